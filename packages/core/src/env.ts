@@ -1,0 +1,252 @@
+import { z } from "zod";
+import { type AuditSink, jsonLinesAuditSink, noopAuditSink } from "./audit.js";
+import { ConfigError } from "./errors.js";
+import {
+  type IdentityResolver,
+  type JwtAlgorithm,
+  authInfoIdentity,
+  fixedIdentity,
+  headerIdentity,
+  jwtIdentity,
+} from "./identity.js";
+import type { MappingOptions } from "./mapping.js";
+
+/** Environment variables as `process.env` holds them. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function parseJsonOrList(raw: string): unknown {
+  const text = raw.trim();
+  if (text.startsWith("[")) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return Symbol.for("invalid-json");
+    }
+  }
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/** zod schemas for environment values, which arrive as strings. */
+export const envValue = {
+  string: () => z.string().min(1),
+  boolean: () =>
+    z.string().transform((v, ctx) => {
+      const s = v.trim().toLowerCase();
+      if (["true", "1", "yes", "on"].includes(s)) return true;
+      if (["false", "0", "no", "off"].includes(s)) return false;
+      ctx.addIssue({ code: "custom", message: `expected true or false, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }),
+  integer: (min = 0, max = Number.MAX_SAFE_INTEGER) =>
+    z.string().transform((v, ctx) => {
+      const n = Number(v.trim());
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  /** A JSON array of strings, or a comma-separated list. */
+  list: () =>
+    z.string().transform((v, ctx) => {
+      const parsed = parseJsonOrList(v);
+      if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected a JSON array of strings or a comma-separated list, got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  url: () =>
+    z.string().transform((v, ctx) => {
+      try {
+        const u = new URL(v.trim());
+        if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http");
+        return u.toString().replace(/\/$/, "");
+      } catch {
+        ctx.addIssue({
+          code: "custom",
+          message: `expected an http(s) URL, got ${JSON.stringify(v)}`,
+        });
+        return z.NEVER;
+      }
+    }),
+  oneOf: <const T extends readonly [string, ...string[]]>(values: T) =>
+    z.string().transform((v, ctx) => {
+      const s = v.trim();
+      if ((values as readonly string[]).includes(s)) return s;
+      ctx.addIssue({
+        code: "custom",
+        message: `expected one of ${values.join(", ")}, got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }),
+};
+
+type Shape = Record<string, z.ZodType<unknown, string>>;
+type Parsed<S extends Shape> = { [K in keyof S]?: z.output<S[K]> };
+
+/**
+ * Validates the named environment variables. Empty values count as unset. A bad value throws a
+ * {@link ConfigError} naming the variable and what was expected, so a server fails at start-up.
+ */
+export function readEnv<S extends Shape>(shape: S, env: Env = process.env): Parsed<S> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, schema] of Object.entries(shape)) {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") continue;
+    const result = schema.safeParse(raw);
+    if (result.success) out[name] = result.data;
+    else problems.push(`${name}: ${result.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `Invalid environment variable${problems.length > 1 ? "s" : ""}: ${problems.join(" | ")}`,
+    );
+  }
+  return out as Parsed<S>;
+}
+
+const JWT_ALGORITHMS = [
+  "HS256",
+  "HS384",
+  "HS512",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const;
+
+/** The generic `MCP_PDP_*` variables (and `MCP_SERVER_NAME`). */
+export const MCP_PDP_ENV = {
+  MCP_SERVER_NAME: envValue.string(),
+  MCP_PDP_BYPASSED_METHODS: envValue.list(),
+  MCP_PDP_TOOL_NAMES: envValue.oneOf(["normalize", "raw"]),
+  MCP_PDP_FLATTEN_ARGUMENTS: envValue.boolean(),
+  MCP_PDP_ARGUMENT_PREFIX: envValue.string(),
+  MCP_PDP_DENY_MODE: envValue.oneOf(["error", "tool-result", "not-found"]),
+  MCP_PDP_EXPOSE_REASONS: envValue.boolean(),
+  MCP_PDP_AUDIT: envValue.string(),
+  MCP_PDP_IDENTITY: envValue.oneOf(["auth-info", "fixed", "header", "jwt"]),
+  MCP_PDP_IDENTITY_FIXED_VALUE: envValue.string(),
+  MCP_PDP_IDENTITY_ROLES: envValue.list(),
+  MCP_PDP_IDENTITY_TENANT: envValue.string(),
+  MCP_PDP_IDENTITY_HEADER: envValue.string(),
+  MCP_PDP_IDENTITY_HEADER_REGEX: envValue.string(),
+  MCP_PDP_IDENTITY_ROLES_HEADER: envValue.string(),
+  MCP_PDP_JWT_ALGORITHMS: envValue.list(),
+  MCP_PDP_JWT_SECRET: envValue.string(),
+  MCP_PDP_JWT_PUBLIC_KEY: envValue.string(),
+  MCP_PDP_JWT_JWKS_URL: envValue.url(),
+  MCP_PDP_JWT_ISSUER: envValue.string(),
+  MCP_PDP_JWT_AUDIENCE: envValue.string(),
+  MCP_PDP_JWT_SUBJECT_CLAIM: envValue.string(),
+  MCP_PDP_JWT_ROLES_CLAIM: envValue.string(),
+};
+
+export type McpPdpEnv = Parsed<typeof MCP_PDP_ENV>;
+
+/** Reads and validates every generic variable. */
+export function readMcpPdpEnv(env: Env = process.env): McpPdpEnv {
+  return readEnv(MCP_PDP_ENV, env);
+}
+
+/** Mapping options from `MCP_SERVER_NAME` and `MCP_PDP_*`. */
+export function mappingFromEnv(env: Env = process.env): MappingOptions {
+  const e = readMcpPdpEnv(env);
+  return {
+    ...(e.MCP_SERVER_NAME !== undefined ? { serverName: e.MCP_SERVER_NAME } : {}),
+    ...(e.MCP_PDP_BYPASSED_METHODS !== undefined ? { bypass: e.MCP_PDP_BYPASSED_METHODS } : {}),
+    ...(e.MCP_PDP_TOOL_NAMES !== undefined ? { toolNames: e.MCP_PDP_TOOL_NAMES } : {}),
+    ...(e.MCP_PDP_FLATTEN_ARGUMENTS !== undefined
+      ? { flattenArguments: e.MCP_PDP_FLATTEN_ARGUMENTS }
+      : {}),
+    ...(e.MCP_PDP_ARGUMENT_PREFIX !== undefined
+      ? { argumentPrefix: e.MCP_PDP_ARGUMENT_PREFIX }
+      : {}),
+  };
+}
+
+/**
+ * The identity resolver chosen by `MCP_PDP_IDENTITY` (`auth-info` by default, `fixed`, `header`,
+ * `jwt`), configured from the matching variables.
+ */
+export function identityFromEnv(env: Env = process.env): IdentityResolver {
+  const e = readMcpPdpEnv(env);
+  const mode = e.MCP_PDP_IDENTITY ?? "auth-info";
+  const roles = e.MCP_PDP_IDENTITY_ROLES;
+  switch (mode) {
+    case "fixed":
+      return fixedIdentity(e.MCP_PDP_IDENTITY_FIXED_VALUE ?? "client", {
+        ...(roles ? { roles } : {}),
+        ...(e.MCP_PDP_IDENTITY_TENANT !== undefined ? { tenant: e.MCP_PDP_IDENTITY_TENANT } : {}),
+      });
+    case "header":
+      return headerIdentity({
+        ...(e.MCP_PDP_IDENTITY_HEADER !== undefined ? { header: e.MCP_PDP_IDENTITY_HEADER } : {}),
+        ...(e.MCP_PDP_IDENTITY_HEADER_REGEX !== undefined
+          ? { regex: e.MCP_PDP_IDENTITY_HEADER_REGEX }
+          : {}),
+        ...(e.MCP_PDP_IDENTITY_ROLES_HEADER !== undefined
+          ? { rolesHeader: e.MCP_PDP_IDENTITY_ROLES_HEADER }
+          : {}),
+      });
+    case "jwt": {
+      const algorithms = e.MCP_PDP_JWT_ALGORITHMS;
+      if (!algorithms)
+        throw new ConfigError("MCP_PDP_JWT_ALGORITHMS is required when MCP_PDP_IDENTITY=jwt");
+      const bad = algorithms.filter((a) => !(JWT_ALGORITHMS as readonly string[]).includes(a));
+      if (bad.length > 0)
+        throw new ConfigError(`MCP_PDP_JWT_ALGORITHMS: unknown algorithm ${bad.join(", ")}`);
+      try {
+        return jwtIdentity({
+          algorithms: algorithms as JwtAlgorithm[],
+          ...(e.MCP_PDP_JWT_SECRET !== undefined ? { secret: e.MCP_PDP_JWT_SECRET } : {}),
+          ...(e.MCP_PDP_JWT_PUBLIC_KEY !== undefined
+            ? { publicKey: e.MCP_PDP_JWT_PUBLIC_KEY }
+            : {}),
+          ...(e.MCP_PDP_JWT_JWKS_URL !== undefined ? { jwksUrl: e.MCP_PDP_JWT_JWKS_URL } : {}),
+          ...(e.MCP_PDP_JWT_ISSUER !== undefined ? { issuer: e.MCP_PDP_JWT_ISSUER } : {}),
+          ...(e.MCP_PDP_JWT_AUDIENCE !== undefined ? { audience: e.MCP_PDP_JWT_AUDIENCE } : {}),
+          ...(e.MCP_PDP_JWT_SUBJECT_CLAIM !== undefined
+            ? { subjectClaim: e.MCP_PDP_JWT_SUBJECT_CLAIM }
+            : {}),
+          ...(e.MCP_PDP_JWT_ROLES_CLAIM !== undefined
+            ? { rolesClaim: e.MCP_PDP_JWT_ROLES_CLAIM }
+            : {}),
+        });
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          throw new ConfigError(`MCP_PDP_JWT_*: ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
+    }
+    case "auth-info":
+      return authInfoIdentity();
+  }
+}
+
+/** The audit sink chosen by `MCP_PDP_AUDIT`: `stderr` (default), `stdout`, `off`, or a file path. */
+export function auditFromEnv(env: Env = process.env): AuditSink {
+  const target = readMcpPdpEnv(env).MCP_PDP_AUDIT ?? "stderr";
+  if (target === "off") return noopAuditSink;
+  if (target === "stderr") return jsonLinesAuditSink({ destination: process.stderr });
+  if (target === "stdout") return jsonLinesAuditSink({ destination: process.stdout });
+  return jsonLinesAuditSink({ destination: target });
+}

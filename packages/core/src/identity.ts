@@ -1,0 +1,346 @@
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
+import type { Subject } from "./model.js";
+import { ConfigError } from "./errors.js";
+
+/** HTTP headers as the MCP SDK and Node present them. Names are matched case-insensitively. */
+export type HeaderMap = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** Auth info set by the MCP SDK's `requireBearerAuth` middleware (a token it already validated). */
+export interface AuthInfoLike {
+  readonly token: string;
+  readonly clientId: string;
+  readonly scopes: readonly string[];
+  readonly expiresAt?: number;
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+/** What an identity resolver can see of the request. */
+export interface RequestContext {
+  /** Transport kind, when known: `stdio`, `http`, `memory`, ... */
+  readonly transport?: string;
+  readonly headers?: HeaderMap;
+  readonly authInfo?: AuthInfoLike;
+  readonly sessionId?: string;
+  readonly requestId?: string | number;
+}
+
+/** Turns a request context into a {@link Subject}. Must not throw for bad credentials: it returns an unauthenticated subject. */
+export type IdentityResolver = (context: RequestContext) => Subject | Promise<Subject>;
+
+/** The subject of a caller whose identity could not be established. */
+export const ANONYMOUS: Subject = Object.freeze({ id: "anonymous", authenticated: false });
+
+function anonymous(reason: string): Subject {
+  return { id: "anonymous", authenticated: false, attributes: { identity_error: reason } };
+}
+
+/** Reads a header case-insensitively; a repeated header gives its first value. */
+export function getHeader(headers: HeaderMap | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const wanted = name.toLowerCase();
+  for (const key of Object.keys(headers)) {
+    if (key.toLowerCase() !== wanted) continue;
+    const value = headers[key];
+    if (typeof value === "string") return value;
+    if (Array.isArray(value) && typeof value[0] === "string") return value[0];
+  }
+  return undefined;
+}
+
+function stringList(value: unknown): string[] | undefined {
+  if (typeof value === "string") return value.split(/[\s,]+/).filter(Boolean);
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === "string");
+  return undefined;
+}
+
+/** Options of {@link fixedIdentity}. */
+export type FixedIdentityOptions = Partial<Omit<Subject, "id">>;
+
+/**
+ * Everyone is the same configured subject: for stdio servers, where the operator who starts the
+ * process decides who the caller is.
+ */
+export function fixedIdentity(id: string, options: FixedIdentityOptions = {}): IdentityResolver {
+  if (id.trim() === "") throw new ConfigError("fixedIdentity: the identity must not be empty");
+  const subject: Subject = Object.freeze({ authenticated: true, ...options, id });
+  return function fixed() {
+    return subject;
+  };
+}
+
+/** Options of {@link headerIdentity}. */
+export interface HeaderIdentityOptions {
+  /** The header carrying the identity. @defaultValue `"authorization"` */
+  readonly header?: string;
+  /** A pattern whose first capture group is the identity. @defaultValue none (the whole value) */
+  readonly regex?: RegExp | string;
+  /** A header with comma- or space-separated roles. @defaultValue none */
+  readonly rolesHeader?: string;
+  /** A header with the tenant. @defaultValue none */
+  readonly tenantHeader?: string;
+}
+
+/**
+ * The identity is read from a header set by a trusted gateway in front of the server. Without the
+ * header, or when the pattern does not match, the subject is unauthenticated.
+ */
+export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityResolver {
+  const header = options.header ?? "authorization";
+  let regex: RegExp | undefined;
+  try {
+    regex = typeof options.regex === "string" ? new RegExp(options.regex) : options.regex;
+  } catch (error) {
+    throw new ConfigError(`headerIdentity: invalid regex ${JSON.stringify(options.regex)}`, {
+      cause: error,
+    });
+  }
+  return function header_(context) {
+    const raw = getHeader(context.headers, header);
+    if (raw === undefined || raw.trim() === "") return anonymous(`missing header ${header}`);
+    let id = raw.trim();
+    if (regex) {
+      const match = regex.exec(raw);
+      if (!match) return anonymous(`header ${header} does not match the identity pattern`);
+      id = (match[1] ?? match[0]).trim();
+      if (id === "") return anonymous(`header ${header} gave an empty identity`);
+    }
+    const roles = options.rolesHeader
+      ? stringList(getHeader(context.headers, options.rolesHeader))
+      : undefined;
+    const tenant = options.tenantHeader
+      ? getHeader(context.headers, options.tenantHeader)
+      : undefined;
+    return {
+      id,
+      authenticated: true,
+      ...(roles ? { roles } : {}),
+      ...(tenant ? { tenant } : {}),
+    };
+  };
+}
+
+/** JWT signature algorithms accepted by {@link jwtIdentity}. */
+export type JwtAlgorithm =
+  | "HS256"
+  | "HS384"
+  | "HS512"
+  | "RS256"
+  | "RS384"
+  | "RS512"
+  | "PS256"
+  | "PS384"
+  | "PS512"
+  | "ES256"
+  | "ES384"
+  | "ES512"
+  | "EdDSA";
+
+/** Options of {@link jwtIdentity}. Exactly one of `secret`, `publicKey`, `jwksUrl`. */
+export interface JwtIdentityOptions {
+  /** Accepted algorithms, named explicitly. HMAC and asymmetric algorithms never share a key. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** Shared secret for HS* algorithms (must not be empty). */
+  readonly secret?: string | Uint8Array;
+  /** PEM (SPKI) public key for RS/PS/ES/EdDSA. */
+  readonly publicKey?: string;
+  /** JWKS URL for RS/PS/ES/EdDSA. */
+  readonly jwksUrl?: string | URL;
+  readonly issuer?: string | readonly string[];
+  readonly audience?: string | readonly string[];
+  /** Seconds of clock skew tolerated for `exp`/`nbf`. @defaultValue 30 */
+  readonly clockToleranceSeconds?: number;
+  /** Header carrying the token. @defaultValue `"authorization"` */
+  readonly header?: string;
+  /** Claim holding the subject id. @defaultValue `"sub"` */
+  readonly subjectClaim?: string;
+  /** Claim holding roles (array or space-separated string). @defaultValue `"roles"` */
+  readonly rolesClaim?: string;
+  /** Claim holding the tenant. @defaultValue `"tenant"` */
+  readonly tenantClaim?: string;
+}
+
+const VOLATILE_CLAIMS = new Set(["iat", "exp", "nbf", "jti"]);
+
+/** Validates JWT options and builds the key, refusing configurations open to algorithm confusion. */
+function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
+  const algs = options.algorithms;
+  if (algs.length === 0)
+    throw new ConfigError("jwtIdentity: name the accepted algorithms explicitly");
+  const hmac = algs.filter((a) => a.startsWith("HS"));
+  const sources = [options.secret, options.publicKey, options.jwksUrl].filter(
+    (v) => v !== undefined,
+  );
+  if (sources.length !== 1) {
+    throw new ConfigError("jwtIdentity: give exactly one of secret, publicKey or jwksUrl");
+  }
+  if (options.secret !== undefined) {
+    if (options.secret.length === 0)
+      throw new ConfigError("jwtIdentity: the secret must not be empty");
+    if (hmac.length !== algs.length) {
+      throw new ConfigError(
+        `jwtIdentity: a shared secret serves HMAC algorithms only, got ${algs.join(", ")} (one key for HMAC and RSA allows algorithm confusion)`,
+      );
+    }
+    const bytes =
+      typeof options.secret === "string"
+        ? new TextEncoder().encode(options.secret)
+        : options.secret;
+    return createSecretKey(bytes);
+  }
+  if (hmac.length > 0) {
+    throw new ConfigError(
+      `jwtIdentity: HMAC algorithms (${hmac.join(", ")}) need a secret, not a public key`,
+    );
+  }
+  if (options.jwksUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.jwksUrl);
+    } catch (error) {
+      throw new ConfigError(
+        `jwtIdentity: invalid jwksUrl ${JSON.stringify(String(options.jwksUrl))}`,
+        { cause: error },
+      );
+    }
+    return createRemoteJWKSet(url);
+  }
+  try {
+    return createPublicKey(options.publicKey ?? "");
+  } catch (error) {
+    throw new ConfigError("jwtIdentity: publicKey is not a valid PEM public key", { cause: error });
+  }
+}
+
+/**
+ * The identity is a JWT bearer token verified with jose. A missing, malformed, expired or badly
+ * signed token gives an unauthenticated subject, never a guessed one. Configuration errors throw
+ * at construction.
+ */
+export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
+  const key = jwtKey(options);
+  const header = options.header ?? "authorization";
+  const subjectClaim = options.subjectClaim ?? "sub";
+  const rolesClaim = options.rolesClaim ?? "roles";
+  const tenantClaim = options.tenantClaim ?? "tenant";
+  const verifyOptions = {
+    algorithms: [...options.algorithms],
+    clockTolerance: options.clockToleranceSeconds ?? 30,
+    ...(options.issuer !== undefined
+      ? { issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer] }
+      : {}),
+    ...(options.audience !== undefined
+      ? {
+          audience: typeof options.audience === "string" ? options.audience : [...options.audience],
+        }
+      : {}),
+  };
+  return async function jwt(context) {
+    const raw =
+      getHeader(context.headers, header) ??
+      (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
+    if (raw === undefined) return anonymous("missing bearer token");
+    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
+    const token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
+    if (!token) return anonymous("malformed authorization header");
+    let payload: JWTPayload;
+    try {
+      payload = (
+        typeof key === "function"
+          ? await jwtVerify(token, key, verifyOptions)
+          : await jwtVerify(token, key, verifyOptions)
+      ).payload;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      return anonymous(`invalid token${typeof code === "string" ? ` (${code})` : ""}`);
+    }
+    const id = payload[subjectClaim];
+    if (typeof id !== "string" || id === "") return anonymous(`token has no ${subjectClaim} claim`);
+    const attributes: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(payload)) if (!VOLATILE_CLAIMS.has(k)) attributes[k] = v;
+    const roles = stringList(payload[rolesClaim]);
+    const tenant = payload[tenantClaim];
+    const scopes = stringList(payload.scope ?? payload.scp);
+    return {
+      id,
+      authenticated: true,
+      attributes,
+      ...(roles ? { roles } : {}),
+      ...(typeof tenant === "string" ? { tenant } : {}),
+      ...(scopes ? { scopes } : {}),
+    };
+  };
+}
+
+/** Options of {@link authInfoIdentity}. */
+export interface AuthInfoIdentityOptions {
+  /** Where roles come from: a key of `extra`, or a function. @defaultValue `"roles"` (`extra.roles`) */
+  readonly roles?: string | ((info: AuthInfoLike) => readonly string[] | undefined);
+  /** Key of `extra` holding the subject id; the client id otherwise. @defaultValue `"sub"` when present */
+  readonly subjectKey?: string;
+}
+
+/**
+ * The identity comes from auth info the SDK's `requireBearerAuth` already validated: client id,
+ * scopes, and `extra`. Without auth info (or past `expiresAt`) the subject is unauthenticated.
+ */
+export function authInfoIdentity(options: AuthInfoIdentityOptions = {}): IdentityResolver {
+  const subjectKey = options.subjectKey ?? "sub";
+  return function authInfo(context) {
+    const info = context.authInfo;
+    if (!info) return anonymous("no auth info");
+    if (info.expiresAt !== undefined && info.expiresAt * 1000 < Date.now())
+      return anonymous("token expired");
+    const extra = info.extra ?? {};
+    const fromExtra = extra[subjectKey];
+    const id = typeof fromExtra === "string" && fromExtra !== "" ? fromExtra : info.clientId;
+    if (!id) return anonymous("auth info has no client id");
+    const roles =
+      typeof options.roles === "function"
+        ? options.roles(info)
+        : stringList(extra[options.roles ?? "roles"]);
+    const tenant = extra.tenant;
+    return {
+      id,
+      authenticated: true,
+      scopes: [...info.scopes],
+      attributes: { client_id: info.clientId, ...extra },
+      ...(roles ? { roles: [...roles] } : {}),
+      ...(typeof tenant === "string" ? { tenant } : {}),
+    };
+  };
+}
+
+/**
+ * Eunomia's identity headers: `X-Agent-ID` is the subject, `X-User-ID` and `User-Agent` become
+ * attributes (`agent_id`, `user_id`, `user_agent`).
+ */
+export function eunomiaIdentity(): IdentityResolver {
+  return function eunomia(context) {
+    const agent = getHeader(context.headers, "x-agent-id");
+    const user = getHeader(context.headers, "x-user-id");
+    const userAgent = getHeader(context.headers, "user-agent");
+    const attributes: Record<string, unknown> = { agent_id: agent ?? "unknown" };
+    if (user !== undefined) attributes.user_id = user;
+    if (userAgent !== undefined) attributes.user_agent = userAgent;
+    return { id: agent ?? "unknown", authenticated: agent !== undefined, attributes };
+  };
+}
+
+/** Tries resolvers in order and returns the first authenticated subject (else the last answer). */
+export function firstIdentity(...resolvers: readonly IdentityResolver[]): IdentityResolver {
+  if (resolvers.length === 0) throw new ConfigError("firstIdentity: give at least one resolver");
+  return async function first(context) {
+    let last: Subject = ANONYMOUS;
+    for (const resolve of resolvers) {
+      last = await resolve(context);
+      if (last.authenticated) return last;
+    }
+    return last;
+  };
+}
+
+/** The default: the SDK's auth info when present, else an unauthenticated subject. */
+export function defaultIdentity(): IdentityResolver {
+  return authInfoIdentity();
+}

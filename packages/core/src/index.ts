@@ -1,0 +1,10 @@
+// This file is the complete public surface of @mcp-pdp/core.
+export * from "./model.js";
+export * from "./errors.js";
+export * from "./mapping.js";
+export * from "./identity.js";
+export * from "./audit.js";
+export * from "./components.js";
+export * from "./authorizer.js";
+export * from "./combine.js";
+export * from "./env.js";

@@ -1,0 +1,370 @@
+import type { ComponentKind, Operation, Resource } from "./model.js";
+import { ConfigError } from "./errors.js";
+
+/** Bounds on how tool arguments are flattened into `arg_*` attributes. */
+export interface ArgumentLimits {
+  /** Nesting depth followed into objects and arrays. @defaultValue 4 */
+  readonly maxDepth?: number;
+  /** Total flattened attributes per request. @defaultValue 128 */
+  readonly maxKeys?: number;
+  /** Characters kept of a string value. @defaultValue 1024 */
+  readonly maxStringLength?: number;
+  /** Items followed in one array. @defaultValue 32 */
+  readonly maxArrayItems?: number;
+}
+
+/** How MCP methods map to resource/action pairs. Defaults follow permit-fastmcp. */
+export interface MappingOptions {
+  /** The `{server}` in resource types. @defaultValue `"mcp_server"` (or `MCP_SERVER_NAME`) */
+  readonly serverName?: string;
+  /** Resource types are `{server}_{component}`; when false, `{resourcePrefix}{component}`. @defaultValue true */
+  readonly prefixResourceWithServerName?: boolean;
+  /** Prefix used when `prefixResourceWithServerName` is false. @defaultValue `"mcp_"` */
+  readonly resourcePrefix?: string;
+  /** Prepended to every action. @defaultValue `""` */
+  readonly actionPrefix?: string;
+  /** `normalize` turns `.`, `/` and `_` in tool names into `-` for the action; `raw` keeps them. @defaultValue `"normalize"` */
+  readonly toolNames?: "normalize" | "raw";
+  /** Flatten tool and prompt arguments into resource attributes. @defaultValue true */
+  readonly flattenArguments?: boolean;
+  /** Prefix of flattened argument attributes. @defaultValue `"arg_"` */
+  readonly argumentPrefix?: string;
+  readonly argumentLimits?: ArgumentLimits;
+  /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "ping", "notifications/*"]` */
+  readonly bypass?: readonly string[];
+}
+
+/** {@link MappingOptions} with every default applied. */
+export interface ResolvedMapping {
+  readonly serverName: string;
+  readonly prefixResourceWithServerName: boolean;
+  readonly resourcePrefix: string;
+  readonly actionPrefix: string;
+  readonly toolNames: "normalize" | "raw";
+  readonly flattenArguments: boolean;
+  readonly argumentPrefix: string;
+  readonly argumentLimits: Required<ArgumentLimits>;
+  readonly bypass: readonly string[];
+  readonly isBypassed: (method: string) => boolean;
+}
+
+/** The result of mapping one MCP operation. */
+export interface MappedOperation {
+  readonly operation: Operation;
+  readonly resource: Resource;
+  readonly action: string;
+}
+
+export const DEFAULT_SERVER_NAME = "mcp_server";
+export const DEFAULT_BYPASS: readonly string[] = ["initialize", "ping", "notifications/*"];
+const RESERVED_ATTRIBUTES = new Set(["tool_name", "mcp_method", "prompt_name", "resource_uri"]);
+
+/** The list methods whose results are filtered per item, and the result field holding the items. */
+export const LIST_METHODS = {
+  "tools/list": { field: "tools", component: "tool", callMethod: "tools/call", type: "tools" },
+  "resources/list": {
+    field: "resources",
+    component: "resource",
+    callMethod: "resources/read",
+    type: "resources",
+  },
+  "resources/templates/list": {
+    field: "resourceTemplates",
+    component: "resource_template",
+    callMethod: "resources/read",
+    type: "resource_templates",
+  },
+  "prompts/list": {
+    field: "prompts",
+    component: "prompt",
+    callMethod: "prompts/get",
+    type: "prompts",
+  },
+} as const satisfies Record<
+  string,
+  { field: string; component: ComponentKind; callMethod: string; type: string }
+>;
+
+export type ListMethod = keyof typeof LIST_METHODS;
+
+export function isListMethod(method: string): method is ListMethod {
+  return Object.hasOwn(LIST_METHODS, method);
+}
+
+/** Compiles a glob with `*` wildcards (matching any run of characters) into a RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  const body = glob
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${body}$`, "s");
+}
+
+/** Applies defaults to mapping options and validates them. */
+export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
+  const serverName = options.serverName ?? DEFAULT_SERVER_NAME;
+  if (serverName.trim() === "") throw new ConfigError("mapping.serverName must not be empty");
+  const bypass = options.bypass ?? DEFAULT_BYPASS;
+  const patterns = bypass.map(globToRegExp);
+  const limits = options.argumentLimits ?? {};
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isInteger(v) || (v as number) < 0) {
+      throw new ConfigError(
+        `mapping.argumentLimits.${k} must be a non-negative integer, got ${String(v)}`,
+      );
+    }
+  }
+  return {
+    serverName,
+    prefixResourceWithServerName: options.prefixResourceWithServerName ?? true,
+    resourcePrefix: options.resourcePrefix ?? "mcp_",
+    actionPrefix: options.actionPrefix ?? "",
+    toolNames: options.toolNames ?? "normalize",
+    flattenArguments: options.flattenArguments ?? true,
+    argumentPrefix: options.argumentPrefix ?? "arg_",
+    argumentLimits: {
+      maxDepth: limits.maxDepth ?? 4,
+      maxKeys: limits.maxKeys ?? 128,
+      maxStringLength: limits.maxStringLength ?? 1024,
+      maxArrayItems: limits.maxArrayItems ?? 32,
+    },
+    bypass,
+    isBypassed: (method) => patterns.some((p) => p.test(method)),
+  };
+}
+
+/** The action for a tool: its name, normalised unless `toolNames: "raw"`. */
+export function toolAction(name: string, mapping: ResolvedMapping): string {
+  const base = mapping.toolNames === "raw" ? name : name.replace(/[./_]/g, "-");
+  return mapping.actionPrefix + base;
+}
+
+function componentType(component: string, mapping: ResolvedMapping): string {
+  return mapping.prefixResourceWithServerName
+    ? `${mapping.serverName}_${component}`
+    : `${mapping.resourcePrefix}${component}`;
+}
+
+/** The result of flattening arguments. */
+export interface FlattenedArguments {
+  readonly attributes: Record<string, unknown>;
+  /** True when a limit cut something (a long string, a deep object, too many keys). */
+  readonly truncated: boolean;
+}
+
+/**
+ * Flattens arguments into `{prefix}{path}` attributes with primitive values, joining nested keys and
+ * array indexes with `_`. Bounded in depth, key count, string length and array length, so a huge
+ * argument never becomes a huge PDP request. The result has no prototype: a key such as
+ * `__proto__` stays a plain key.
+ */
+export function flattenArguments(
+  args: Readonly<Record<string, unknown>> | undefined,
+  prefix = "arg_",
+  limits: ArgumentLimits = {},
+): FlattenedArguments {
+  const maxDepth = limits.maxDepth ?? 4;
+  const maxKeys = limits.maxKeys ?? 128;
+  const maxString = limits.maxStringLength ?? 1024;
+  const maxItems = limits.maxArrayItems ?? 32;
+  const out = Object.create(null) as Record<string, unknown>;
+  let count = 0;
+  let truncated = false;
+  const visit = (value: unknown, path: string, depth: number): void => {
+    if (count >= maxKeys) {
+      truncated = true;
+      return;
+    }
+    if (value === null || typeof value === "number" || typeof value === "boolean") {
+      out[path] = value;
+      count++;
+      return;
+    }
+    if (typeof value === "string") {
+      if (value.length > maxString) truncated = true;
+      out[path] = value.length > maxString ? value.slice(0, maxString) : value;
+      count++;
+      return;
+    }
+    if (typeof value !== "object") return; // undefined, functions, symbols, bigint: not JSON
+    if (depth >= maxDepth) {
+      truncated = true;
+      return;
+    }
+    if (Array.isArray(value)) {
+      if (value.length > maxItems) truncated = true;
+      const n = Math.min(value.length, maxItems);
+      for (let i = 0; i < n; i++) visit(value[i], `${path}_${i}`, depth + 1);
+      return;
+    }
+    for (const key of Object.keys(value)) {
+      visit((value as Record<string, unknown>)[key], `${path}_${key}`, depth + 1);
+    }
+  };
+  if (args) {
+    for (const key of Object.keys(args)) {
+      const name = prefix + key;
+      if (RESERVED_ATTRIBUTES.has(name)) continue; // never overwrite the mapping's own attributes
+      visit(args[key], name, 0);
+    }
+  }
+  return { attributes: out, truncated };
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function withArguments(
+  base: Record<string, unknown>,
+  args: Readonly<Record<string, unknown>> | undefined,
+  mapping: ResolvedMapping,
+): Record<string, unknown> {
+  if (!mapping.flattenArguments || !args) return base;
+  const flat = flattenArguments(args, mapping.argumentPrefix, mapping.argumentLimits);
+  const attributes: Record<string, unknown> = { ...flat.attributes, ...base };
+  if (flat.truncated) attributes.arguments_truncated = true;
+  return attributes;
+}
+
+/**
+ * Maps one MCP request to its operation, resource and action (the default, Permit-style scheme).
+ * Call {@link ResolvedMapping.isBypassed} first: bypassed methods are not mapped.
+ */
+export function mapRequest(
+  method: string,
+  params: unknown,
+  mapping: ResolvedMapping,
+): MappedOperation {
+  const p = asRecord(params) ?? {};
+  const server = mapping.serverName;
+  const act = (verb: string) => mapping.actionPrefix + verb;
+  switch (method) {
+    case "tools/call": {
+      const name = asString(p.name) ?? "";
+      const args = asRecord(p.arguments);
+      return {
+        operation: {
+          method,
+          phase: "call",
+          component: "tool",
+          name,
+          server,
+          ...(args ? { arguments: args } : {}),
+        },
+        resource: {
+          type: server,
+          attributes: withArguments({ tool_name: name, mcp_method: method }, args, mapping),
+        },
+        action: toolAction(name, mapping),
+      };
+    }
+    case "resources/read":
+    case "resources/subscribe":
+    case "resources/unsubscribe": {
+      const uri = asString(p.uri) ?? "";
+      return {
+        operation: { method, phase: "call", component: "resource", uri, server },
+        resource: {
+          type: componentType("resources", mapping),
+          key: uri,
+          attributes: { resource_uri: uri, mcp_method: method },
+        },
+        action: act(method.slice("resources/".length)),
+      };
+    }
+    case "prompts/get": {
+      const name = asString(p.name) ?? "";
+      const args = asRecord(p.arguments);
+      return {
+        operation: {
+          method,
+          phase: "call",
+          component: "prompt",
+          name,
+          server,
+          ...(args ? { arguments: args } : {}),
+        },
+        resource: {
+          type: componentType("prompts", mapping),
+          key: name,
+          attributes: withArguments({ prompt_name: name, mcp_method: method }, args, mapping),
+        },
+        action: act("get"),
+      };
+    }
+    case "completion/complete": {
+      const ref = asRecord(p.ref) ?? {};
+      const refType = asString(ref.type);
+      const attributes: Record<string, unknown> = { mcp_method: method };
+      if (refType !== undefined) attributes.ref_type = refType;
+      const refName = asString(ref.name);
+      const refUri = asString(ref.uri);
+      if (refName !== undefined) attributes.ref_name = refName;
+      if (refUri !== undefined) attributes.ref_uri = refUri;
+      return {
+        operation: { method, phase: "call", server },
+        resource: { type: componentType("completion", mapping), attributes },
+        action: act("complete"),
+      };
+    }
+    default:
+      break;
+  }
+  if (isListMethod(method)) {
+    return {
+      operation: { method, phase: "call", server },
+      resource: {
+        type: componentType(LIST_METHODS[method].type, mapping),
+        attributes: { mcp_method: method },
+      },
+      action: act("list"),
+    };
+  }
+  // Any other `a/b[/c]`: resource `{server}_a`, action `b[_c]`.
+  const [head = method, ...rest] = method.split("/");
+  return {
+    operation: { method, phase: "call", server },
+    resource: { type: componentType(head, mapping), attributes: { mcp_method: method } },
+    action: act(rest.length > 0 ? rest.join("_") : "call"),
+  };
+}
+
+/**
+ * Maps one item of a list result to the same resource/action as calling or reading it, with
+ * `phase: "list"` and no arguments, so one policy governs both listing and calling.
+ * Returns undefined for an item without a usable name or URI (such an item is hidden).
+ */
+export function mapListItem(
+  method: ListMethod,
+  item: unknown,
+  mapping: ResolvedMapping,
+): MappedOperation | undefined {
+  const it = asRecord(item);
+  if (!it) return undefined;
+  const { component, callMethod } = LIST_METHODS[method];
+  const server = mapping.serverName;
+  if (component === "tool" || component === "prompt") {
+    const name = asString(it.name);
+    if (name === undefined) return undefined;
+    const mapped = mapRequest(callMethod, { name }, mapping);
+    return { ...mapped, operation: { ...mapped.operation, phase: "list" } };
+  }
+  const uri = asString(component === "resource" ? it.uri : it.uriTemplate);
+  if (uri === undefined) return undefined;
+  return {
+    operation: { method: callMethod, phase: "list", component, uri, server },
+    resource: {
+      type: componentType("resources", mapping),
+      key: uri,
+      attributes: { resource_uri: uri, mcp_method: callMethod },
+    },
+    action: mapping.actionPrefix + "read",
+  };
+}
