@@ -79,6 +79,7 @@ export const envValue = {
         return z.NEVER;
       }
     }),
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T carries the literal union into the output type
   oneOf: <const T extends readonly [string, ...string[]]>(values: T) =>
     z.string().transform((v, ctx) => {
       const s = v.trim();
