@@ -34,13 +34,22 @@ export function metadataOf(item: unknown): ComponentMetadata | undefined {
  */
 export class ComponentRegistry {
   readonly #entries = new Map<string, ComponentMetadata>();
+  #fallback: ((kind: ComponentKind, id: string) => ComponentMetadata | undefined) | undefined;
+
+  /**
+   * Consulted when nothing was remembered for a component, e.g. to read the server's own
+   * registrations before any list was sent.
+   */
+  setFallback(lookup: (kind: ComponentKind, id: string) => ComponentMetadata | undefined): void {
+    this.#fallback = lookup;
+  }
 
   set(kind: ComponentKind, id: string, metadata: ComponentMetadata): void {
     this.#entries.set(`${kind}\0${id}`, metadata);
   }
 
   get(kind: ComponentKind, id: string): ComponentMetadata | undefined {
-    return this.#entries.get(`${kind}\0${id}`);
+    return this.#entries.get(`${kind}\0${id}`) ?? this.#fallback?.(kind, id);
   }
 
   /** Records every item of a list result the server produced. */

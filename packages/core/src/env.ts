@@ -79,11 +79,11 @@ export const envValue = {
         return z.NEVER;
       }
     }),
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T carries the literal union into the output type
   oneOf: <const T extends readonly [string, ...string[]]>(values: T) =>
-    z.string().transform((v, ctx) => {
+    z.string().transform((v, ctx): T[number] => {
       const s = v.trim();
-      if ((values as readonly string[]).includes(s)) return s;
+      const found = values.find((x) => x === s);
+      if (found !== undefined) return found;
       ctx.addIssue({
         code: "custom",
         message: `expected one of ${values.join(", ")}, got ${JSON.stringify(v)}`,

@@ -76,6 +76,11 @@ export interface Decision {
   readonly allow: boolean;
   /** A short explanation (the deciding rule, the PDP's reason, or what failed). */
   readonly reason?: string;
+  /**
+   * A message meant for the caller (for example an `AuthorizationError` thrown by a check). The
+   * guard shows it to the client; `reason` is shown only when the operator opts in.
+   */
+  readonly message?: string;
   /** The PDP's identifier for this decision, for correlating with its logs. */
   readonly decisionId?: string;
   readonly source: DecisionSource;
