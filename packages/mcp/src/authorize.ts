@@ -1,0 +1,95 @@
+import {
+  Authorizer,
+  type ComponentKind,
+  type ComponentMetadata,
+  ConfigError,
+  metadataOf,
+} from "@mcp-pdp/core";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { type GuardOptions, GuardedTransport } from "./guard.js";
+
+/** The part of the SDK's low-level `Server` (a `Protocol`) that the guard patches. */
+interface Connectable {
+  connect(transport: Transport): Promise<void>;
+  readonly transport?: Transport | undefined;
+}
+
+/** The part of `McpServer` read to learn the components it registered. */
+interface McpServerLike {
+  readonly server: Connectable;
+}
+
+function isMcpServer(value: unknown): value is McpServerLike {
+  const inner = (value as { server?: unknown }).server;
+  return (
+    typeof inner === "object" &&
+    inner !== null &&
+    typeof (inner as Connectable).connect === "function"
+  );
+}
+
+/**
+ * Reads the metadata of a component an `McpServer` registered, so a call can be decided on the
+ * server's own declaration even before any list was sent. The registrations are private fields of
+ * the SDK's `McpServer`; if they are absent (another SDK line) this simply finds nothing.
+ */
+function registeredMetadata(
+  server: object,
+  kind: ComponentKind,
+  id: string,
+): ComponentMetadata | undefined {
+  const fields: Record<ComponentKind, string> = {
+    tool: "_registeredTools",
+    prompt: "_registeredPrompts",
+    resource: "_registeredResources",
+    resource_template: "_registeredResourceTemplates",
+  };
+  const table = (server as Record<string, unknown>)[fields[kind]];
+  if (typeof table !== "object" || table === null || !Object.hasOwn(table, id)) return undefined;
+  const entry = (table as Record<string, Record<string, unknown> | undefined>)[id];
+  if (!entry) return undefined;
+  // Resources keep title/description/_meta inside `metadata`.
+  const merged =
+    typeof entry.metadata === "object" && entry.metadata !== null
+      ? { ...entry, ...entry.metadata }
+      : entry;
+  return metadataOf(merged);
+}
+
+/**
+ * Secures a server built on `@modelcontextprotocol/sdk` (an `McpServer` or a low-level `Server`):
+ * every transport it connects to from now on is guarded, whatever the order of tool registration.
+ * Call it before `connect()`. Returns the {@link Authorizer}, shared by all the server's
+ * transports (call its `close()` on shutdown to flush the audit sink and close the PDP).
+ */
+export function authorize(server: object, options: GuardOptions): Authorizer {
+  const target: Connectable = isMcpServer(server) ? server.server : (server as Connectable);
+  if (typeof target.connect !== "function") {
+    throw new ConfigError(
+      "authorize(): expected an McpServer or a Server from @modelcontextprotocol/sdk",
+    );
+  }
+  if (target.transport !== undefined) {
+    throw new ConfigError(
+      "authorize(): the server is already connected; call authorize() before connect()",
+    );
+  }
+  if ((target as { [GUARDED]?: true })[GUARDED]) {
+    throw new ConfigError("authorize(): this server is already authorized");
+  }
+  const authorizer = new Authorizer(options);
+  if (isMcpServer(server)) {
+    authorizer.components.setFallback((kind, id) => registeredMetadata(server, kind, id));
+  }
+  const connect = target.connect.bind(target);
+  Object.defineProperty(target, GUARDED, { value: true });
+  target.connect = (transport: Transport) =>
+    connect(
+      transport instanceof GuardedTransport
+        ? transport
+        : new GuardedTransport(transport, authorizer, options),
+    );
+  return authorizer;
+}
+
+const GUARDED = Symbol.for("mcp-pdp.authorized");

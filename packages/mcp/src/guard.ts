@@ -1,0 +1,297 @@
+import {
+  Authorizer,
+  type AuthorizerOptions,
+  type Decision,
+  type RequestContext,
+  type Subject,
+  isListMethod,
+} from "@mcp-pdp/core";
+import type {
+  Transport,
+  TransportSendOptions,
+} from "@modelcontextprotocol/sdk/shared/transport.js";
+import type {
+  JSONRPCMessage,
+  MessageExtraInfo,
+  RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+
+/** JSON-RPC error code of a denied request (the code the Permit middleware uses). */
+export const UNAUTHORIZED_CODE = -32010;
+
+/** How a denied request is answered. */
+export type DenyMode = "error" | "tool-result" | "not-found";
+
+/** Options of {@link guardTransport} and {@link authorize}. */
+export interface GuardOptions extends AuthorizerOptions {
+  /**
+   * `error`: JSON-RPC error -32010 `Unauthorized`. `tool-result`: a denied `tools/call` answers an
+   * `isError` tool result (other methods still get the error). `not-found`: the component is
+   * reported as not existing (-32602 for tools and prompts, -32002 for resources).
+   * @defaultValue `"error"`
+   */
+  readonly denyMode?: DenyMode;
+  /**
+   * Send the PDP's reason to the client. Off by default: reasons can reveal policy internals or PDP
+   * failures; the client gets a generic reason (or a check's own message) and the decision id.
+   * @defaultValue false
+   */
+  readonly exposeReasons?: boolean;
+}
+
+interface JsonRpcRequest {
+  jsonrpc: "2.0";
+  id: RequestId;
+  method: string;
+  params?: Record<string, unknown>;
+}
+
+interface PendingList {
+  readonly method: string;
+  readonly subject: Subject;
+  readonly context: RequestContext;
+}
+
+function isRequest(message: JSONRPCMessage): message is JSONRPCMessage & JsonRpcRequest {
+  const m = message as Partial<JsonRpcRequest>;
+  return typeof m.method === "string" && (typeof m.id === "string" || typeof m.id === "number");
+}
+
+function isNotification(
+  message: JSONRPCMessage,
+): message is JSONRPCMessage & { method: string; params?: Record<string, unknown> } {
+  const m = message as { method?: unknown; id?: unknown };
+  return typeof m.method === "string" && m.id === undefined;
+}
+
+function transportKind(transport: Transport): string {
+  const name = transport.constructor.name;
+  if (name.includes("Stdio")) return "stdio";
+  if (name.includes("StreamableHTTP")) return "http";
+  if (name.includes("SSE")) return "sse";
+  if (name.includes("InMemory")) return "memory";
+  return name || "unknown";
+}
+
+/** The reason shown to the client for a deny. */
+function clientReason(decision: Decision, exposeReasons: boolean): string {
+  if (exposeReasons && decision.reason) return decision.reason;
+  if (decision.message) return decision.message;
+  return decision.source === "error"
+    ? "authorization could not be decided"
+    : "access denied by policy";
+}
+
+/**
+ * A transport decorated with authorization: each incoming request is decided before the server
+ * sees it (a denied request is answered by the guard, so server code never runs) and each outgoing
+ * list result is filtered per item before it leaves. Works with any SDK `Transport`.
+ */
+export class GuardedTransport implements Transport {
+  readonly inner: Transport;
+  readonly authorizer: Authorizer;
+  readonly #denyMode: DenyMode;
+  readonly #exposeReasons: boolean;
+  readonly #kind: string;
+  readonly #lists = new Map<RequestId, PendingList>();
+  readonly #deciding = new Map<RequestId, AbortController>();
+  #onmessage: Transport["onmessage"];
+
+  constructor(
+    inner: Transport,
+    authorizer: Authorizer,
+    options: Pick<GuardOptions, "denyMode" | "exposeReasons"> = {},
+  ) {
+    this.inner = inner;
+    this.authorizer = authorizer;
+    this.#denyMode = options.denyMode ?? "error";
+    this.#exposeReasons = options.exposeReasons ?? false;
+    this.#kind = transportKind(inner);
+  }
+
+  get onclose() {
+    return this.inner.onclose;
+  }
+  set onclose(handler) {
+    this.inner.onclose = handler;
+  }
+  get onerror() {
+    return this.inner.onerror;
+  }
+  set onerror(handler) {
+    this.inner.onerror = handler;
+  }
+  get onmessage() {
+    return this.#onmessage;
+  }
+  set onmessage(handler) {
+    this.#onmessage = handler;
+    this.inner.onmessage = handler
+      ? (message, extra) => {
+          this.#receive(message, extra);
+        }
+      : undefined;
+  }
+  get sessionId() {
+    return this.inner.sessionId;
+  }
+  get setProtocolVersion() {
+    return this.inner.setProtocolVersion?.bind(this.inner);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  close(): Promise<void> {
+    for (const controller of this.#deciding.values()) controller.abort();
+    return this.inner.close();
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const m = message as { id?: RequestId; result?: unknown };
+    const pending =
+      m.id !== undefined && m.result !== undefined ? this.#lists.get(m.id) : undefined;
+    if (pending === undefined || m.id === undefined) {
+      await this.inner.send(message, options);
+      return;
+    }
+    this.#lists.delete(m.id);
+    if (!isListMethod(pending.method)) {
+      await this.inner.send(message, options);
+      return;
+    }
+    const { result } = await this.authorizer.filterList(
+      pending.method,
+      m.result,
+      pending.context,
+      pending.subject,
+    );
+    await this.inner.send({ ...message, result }, options);
+  }
+
+  #context(message: { id?: RequestId }, extra: MessageExtraInfo | undefined): RequestContext {
+    const sessionId = this.inner.sessionId;
+    return {
+      transport: this.#kind,
+      ...(extra?.requestInfo?.headers ? { headers: extra.requestInfo.headers } : {}),
+      ...(extra?.authInfo ? { authInfo: extra.authInfo } : {}),
+      ...(sessionId !== undefined ? { sessionId } : {}),
+      ...(message.id !== undefined ? { requestId: message.id } : {}),
+    };
+  }
+
+  #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    const deliver = () => this.#onmessage?.(message, extra);
+    if (isRequest(message)) {
+      if (this.authorizer.isBypassed(message.method)) {
+        deliver();
+        return;
+      }
+      this.#decide(message, extra).catch((error: unknown) => {
+        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      });
+      return;
+    }
+    if (isNotification(message)) {
+      if (message.method === "notifications/cancelled") {
+        const id = message.params?.requestId as RequestId | undefined;
+        if (id !== undefined) this.#deciding.get(id)?.abort();
+      }
+      if (this.authorizer.isBypassed(message.method)) {
+        deliver();
+        return;
+      }
+      // A notification cannot be answered: one the policy denies is dropped.
+      void this.authorizer
+        .authorize(message.method, message.params, this.#context({}, extra))
+        .then((outcome) => {
+          if (outcome.kind === "bypass" || outcome.decision.allow) deliver();
+        });
+      return;
+    }
+    deliver(); // responses to the server's own requests
+  }
+
+  async #decide(message: JsonRpcRequest, extra: MessageExtraInfo | undefined): Promise<void> {
+    const context = this.#context(message, extra);
+    const controller = new AbortController();
+    this.#deciding.set(message.id, controller);
+    let outcome;
+    try {
+      outcome = await this.authorizer.authorize(message.method, message.params, context, {
+        signal: controller.signal,
+      });
+    } finally {
+      this.#deciding.delete(message.id);
+    }
+    // A request the client cancelled while it was being decided is dropped without an answer.
+    if (controller.signal.aborted) return;
+    if (outcome.kind === "bypass" || outcome.decision.allow) {
+      if (outcome.kind === "decided" && isListMethod(message.method)) {
+        this.#lists.set(message.id, { method: message.method, subject: outcome.subject, context });
+      }
+      this.#onmessage?.(message, extra);
+      return;
+    }
+    const empty = Authorizer.emptyList(message.method);
+    if (empty) {
+      // The coarse list check denied: the caller sees an empty list rather than an error.
+      await this.inner.send(
+        { jsonrpc: "2.0", id: message.id, result: empty },
+        { relatedRequestId: message.id },
+      );
+      return;
+    }
+    await this.inner.send(this.#denial(message, outcome.decision), {
+      relatedRequestId: message.id,
+    });
+  }
+
+  #denial(message: JsonRpcRequest, decision: Decision): JSONRPCMessage {
+    const reason = clientReason(decision, this.#exposeReasons);
+    const params = message.params ?? {};
+    const name = typeof params.name === "string" ? params.name : "";
+    if (this.#denyMode === "tool-result" && message.method === "tools/call") {
+      return {
+        jsonrpc: "2.0",
+        id: message.id,
+        result: { content: [{ type: "text", text: `Unauthorized: ${reason}` }], isError: true },
+      };
+    }
+    if (this.#denyMode === "not-found") {
+      const uri = typeof params.uri === "string" ? params.uri : "";
+      const notFound: Record<string, { code: number; message: string }> = {
+        "tools/call": { code: -32602, message: `Tool ${name} not found` },
+        "prompts/get": { code: -32602, message: `Prompt ${name} not found` },
+        "resources/read": { code: -32002, message: `Resource ${uri} not found` },
+      };
+      const error = notFound[message.method];
+      if (error) return { jsonrpc: "2.0", id: message.id, error };
+    }
+    return {
+      jsonrpc: "2.0",
+      id: message.id,
+      error: {
+        code: UNAUTHORIZED_CODE,
+        message: "Unauthorized",
+        data: {
+          reason,
+          ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
+        },
+      },
+    };
+  }
+}
+
+/**
+ * Decorates a transport with authorization. Pass an existing {@link Authorizer} to share its
+ * registry and audit sink across transports (one per Streamable HTTP session).
+ */
+export function guardTransport(
+  transport: Transport,
+  options: GuardOptions | { authorizer: Authorizer; denyMode?: DenyMode; exposeReasons?: boolean },
+): GuardedTransport {
+  const authorizer = "authorizer" in options ? options.authorizer : new Authorizer(options);
+  return new GuardedTransport(transport, authorizer, options);
+}

@@ -1,0 +1,9 @@
+// This file is the complete public surface of @mcp-pdp/mcp.
+export { authorize } from "./authorize.js";
+export {
+  type DenyMode,
+  type GuardOptions,
+  GuardedTransport,
+  UNAUTHORIZED_CODE,
+  guardTransport,
+} from "./guard.js";
