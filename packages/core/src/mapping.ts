@@ -11,6 +11,8 @@ export interface ArgumentLimits {
   readonly maxStringLength?: number;
   /** Items followed in one array. @defaultValue 32 */
   readonly maxArrayItems?: number;
+  /** Longest attribute name (prefix and joined path) kept; a longer one is dropped. @defaultValue 256 */
+  readonly maxKeyLength?: number;
 }
 
 /** How MCP methods map to resource/action pairs. Defaults follow permit-fastmcp. */
@@ -57,7 +59,13 @@ export interface MappedOperation {
 
 export const DEFAULT_SERVER_NAME = "mcp_server";
 export const DEFAULT_BYPASS: readonly string[] = ["initialize", "ping", "notifications/*"];
-const RESERVED_ATTRIBUTES = new Set(["tool_name", "mcp_method", "prompt_name", "resource_uri"]);
+const RESERVED_ATTRIBUTES = new Set([
+  "tool_name",
+  "mcp_method",
+  "prompt_name",
+  "resource_uri",
+  "arguments_truncated",
+]);
 
 /** The list methods whose results are filtered per item, and the result field holding the items. */
 export const LIST_METHODS = {
@@ -127,6 +135,7 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
       maxKeys: limits.maxKeys ?? 128,
       maxStringLength: limits.maxStringLength ?? 1024,
       maxArrayItems: limits.maxArrayItems ?? 32,
+      maxKeyLength: limits.maxKeyLength ?? 256,
     },
     bypass,
     isBypassed: (method) => patterns.some((p) => p.test(method)),
@@ -167,14 +176,18 @@ export function flattenArguments(
   const maxKeys = limits.maxKeys ?? 128;
   const maxString = limits.maxStringLength ?? 1024;
   const maxItems = limits.maxArrayItems ?? 32;
+  const maxKeyLength = limits.maxKeyLength ?? 256;
   const out = Object.create(null) as Record<string, unknown>;
   let count = 0;
   let truncated = false;
   const visit = (value: unknown, path: string, depth: number): void => {
-    if (count >= maxKeys) {
+    // A huge key must not become a huge attribute name either.
+    if (count >= maxKeys || path.length > maxKeyLength) {
       truncated = true;
       return;
     }
+    // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
+    if (RESERVED_ATTRIBUTES.has(path)) return;
     if (value === null || typeof value === "number" || typeof value === "boolean") {
       out[path] = value;
       count++;
@@ -202,11 +215,7 @@ export function flattenArguments(
     }
   };
   if (args) {
-    for (const key of Object.keys(args)) {
-      const name = prefix + key;
-      if (RESERVED_ATTRIBUTES.has(name)) continue; // never overwrite the mapping's own attributes
-      visit(args[key], name, 0);
-    }
+    for (const key of Object.keys(args)) visit(args[key], prefix + key, 0);
   }
   return { attributes: out, truncated };
 }
