@@ -84,6 +84,14 @@ export function jsonLinesAuditSink(options: JsonLinesAuditSinkOptions = {}): Aud
   };
 }
 
+let stderrSink: AuditSink | undefined;
+
+/** The default sink: JSON lines on stderr, one instance per process. */
+export function defaultAuditSink(): AuditSink {
+  stderrSink ??= jsonLinesAuditSink({ destination: process.stderr });
+  return stderrSink;
+}
+
 /** Sends every event to several sinks. */
 export function teeAuditSink(...sinks: readonly AuditSink[]): AuditSink {
   return {

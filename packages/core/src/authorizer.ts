@@ -1,4 +1,4 @@
-import { type AuditSink, decisionFields, jsonLinesAuditSink } from "./audit.js";
+import { type AuditSink, decisionFields, defaultAuditSink } from "./audit.js";
 import { ComponentRegistry } from "./components.js";
 import { describeError } from "./errors.js";
 import {
@@ -134,7 +134,7 @@ export class Authorizer {
     this.pdp = options.pdp;
     this.mapping = resolveMapping(options.mapping);
     this.#identity = options.identity ?? defaultIdentity();
-    this.#audit = options.audit === false ? undefined : (options.audit ?? jsonLinesAuditSink());
+    this.#audit = options.audit === false ? undefined : (options.audit ?? defaultAuditSink());
   }
 
   /** Whether a method is never checked. */

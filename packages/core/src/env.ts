@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type AuditSink, jsonLinesAuditSink, noopAuditSink } from "./audit.js";
+import { type AuditSink, defaultAuditSink, jsonLinesAuditSink, noopAuditSink } from "./audit.js";
 import { ConfigError } from "./errors.js";
 import {
   type IdentityResolver,
@@ -247,7 +247,7 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
 export function auditFromEnv(env: Env = process.env): AuditSink {
   const target = readMcpPdpEnv(env).MCP_PDP_AUDIT ?? "stderr";
   if (target === "off") return noopAuditSink;
-  if (target === "stderr") return jsonLinesAuditSink({ destination: process.stderr });
+  if (target === "stderr") return defaultAuditSink();
   if (target === "stdout") return jsonLinesAuditSink({ destination: process.stdout });
   return jsonLinesAuditSink({ destination: target });
 }

@@ -1,0 +1,455 @@
+import { type AuthorizationRequest, type Decision, jsonLinesAuditSink } from "@mcp-pdp/core";
+import {
+  allowAll,
+  denyAll,
+  functionPdp,
+  memoryAuditSink,
+  recordingPdp,
+} from "@mcp-pdp/core/testing";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+} from "@modelcontextprotocol/sdk/types.js";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { PassThrough } from "node:stream";
+import { authorize, guardTransport, type GuardOptions, UNAUTHORIZED_CODE } from "../src/index.js";
+
+function buildServer(calls: string[]) {
+  const server = new McpServer({ name: "demo", version: "1.0.0" });
+  for (const name of ["read_file", "write_file", "admin_reset"]) {
+    server.registerTool(
+      name,
+      { description: name, inputSchema: { path: z.string().optional() } },
+      () => {
+        calls.push(name);
+        return { content: [{ type: "text", text: `${name} ran` }] };
+      },
+    );
+  }
+  server.registerResource("readme", "docs://readme", {}, (uri) => ({
+    contents: [{ uri: uri.href, text: "readme" }],
+  }));
+  server.registerResource("secret", "docs://secret", {}, (uri) => ({
+    contents: [{ uri: uri.href, text: "secret" }],
+  }));
+  server.registerResource(
+    "doc",
+    new ResourceTemplate("docs://page/{id}", { list: undefined }),
+    {},
+    (uri) => ({ contents: [{ uri: uri.href, text: `page ${uri.href}` }] }),
+  );
+  server.registerPrompt("greet", { argsSchema: { name: z.string() } }, ({ name }) => ({
+    messages: [{ role: "user", content: { type: "text", text: `hi ${name}` } }],
+  }));
+  return server;
+}
+
+async function connect(server: McpServer | Server) {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const client = new Client({ name: "test-client", version: "1.0.0" });
+  await client.connect(clientSide);
+  return client;
+}
+
+/** Allows read_* tools, docs://readme, the docs://page template, and every coarse list. */
+const readerPolicy = (req: AuthorizationRequest): boolean => {
+  if (req.action === "list") return true;
+  if (req.operation.component === "tool") return req.operation.name?.startsWith("read_") ?? false;
+  if (req.operation.component === "resource" || req.operation.component === "resource_template") {
+    return (
+      req.operation.uri === "docs://readme" ||
+      (req.operation.uri?.startsWith("docs://page/") ?? false)
+    );
+  }
+  return false;
+};
+
+function options(pdp: GuardOptions["pdp"], extra: Partial<GuardOptions> = {}): GuardOptions {
+  return { pdp, audit: false, mapping: { serverName: "demo" }, ...extra };
+}
+
+describe("authorize(McpServer)", () => {
+  it("answers a denied call with -32010 Unauthorized and never runs the tool", async () => {
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    authorize(server, options(functionPdp(readerPolicy)));
+    const client = await connect(server);
+    const error = await client
+      .callTool({ name: "write_file", arguments: { path: "/x" } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(McpError);
+    expect((error as McpError).code).toBe(UNAUTHORIZED_CODE);
+    expect((error as McpError).message).toContain("Unauthorized");
+    expect(calls).toEqual([]);
+    const ok = await client.callTool({ name: "read_file", arguments: { path: "/x" } });
+    expect(ok.content).toEqual([{ type: "text", text: "read_file ran" }]);
+    expect(calls).toEqual(["read_file"]);
+  });
+
+  it("filters every list per item with one bulk check per page", async () => {
+    const pdp = recordingPdp(functionPdp(readerPolicy));
+    const server = buildServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(["read_file"]);
+    expect(pdp.bulkCalls).toEqual([3]);
+    const { resources } = await client.listResources();
+    expect(resources.map((r) => r.uri)).toEqual(["docs://readme"]);
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((r) => r.uriTemplate)).toEqual(["docs://page/{id}"]);
+    const { prompts } = await client.listPrompts();
+    expect(prompts).toEqual([]);
+    expect(pdp.bulkCalls).toEqual([3, 2, 1, 1]);
+  });
+
+  it("decides list items with the same resource and action as calling them, in the list phase", async () => {
+    const pdp = recordingPdp(allowAll());
+    const server = buildServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    await client.listTools();
+    const item = pdp.requests.find(
+      (r) => r.operation.phase === "list" && r.operation.name === "read_file",
+    );
+    expect(item?.resource.type).toBe("demo");
+    expect(item?.action).toBe("read-file");
+    expect(item?.operation.arguments).toBeUndefined();
+    pdp.reset();
+    await client.callTool({ name: "read_file", arguments: { path: "/a" } });
+    expect(pdp.requests[0]?.resource.type).toBe("demo");
+    expect(pdp.requests[0]?.action).toBe("read-file");
+    expect(pdp.requests[0]?.resource.attributes.arg_path).toBe("/a");
+  });
+
+  it("returns an empty list when the coarse list check denies", async () => {
+    const pdp = recordingPdp(
+      functionPdp((r) => !(r.action === "list" && r.resource.type === "demo_tools")),
+    );
+    const server = buildServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    expect((await client.listTools()).tools).toEqual([]);
+    expect(pdp.bulkCalls).toEqual([]); // the server never ran, so nothing was filtered
+    expect((await client.listResources()).resources).toHaveLength(2);
+  });
+
+  it("keeps a hidden tool uncallable by name", async () => {
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    authorize(server, options(functionPdp(readerPolicy)));
+    const client = await connect(server);
+    expect((await client.listTools()).tools.map((t) => t.name)).not.toContain("admin_reset");
+    await expect(client.callTool({ name: "admin_reset", arguments: {} })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it("decides a read through a resource template on the concrete URI", async () => {
+    const pdp = recordingPdp(functionPdp(readerPolicy));
+    const server = buildServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    const page = await client.readResource({ uri: "docs://page/7" });
+    expect(page.contents[0]).toMatchObject({ uri: "docs://page/7" });
+    expect(pdp.requests[0]?.resource.key).toBe("docs://page/7");
+    expect(pdp.requests[0]?.action).toBe("read");
+    await expect(client.readResource({ uri: "docs://secret" })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+  });
+
+  it("guards tools registered after authorize() and after connect()", async () => {
+    const calls: string[] = [];
+    const server = new McpServer({ name: "late", version: "1.0.0" });
+    authorize(
+      server,
+      options(
+        functionPdp(
+          (r) =>
+            r.action === "list" || r.operation.name === "early" || r.operation.name === "late_ok",
+        ),
+      ),
+    );
+    server.registerTool("early", {}, () => {
+      calls.push("early");
+      return { content: [] };
+    });
+    server.registerTool("early_denied", {}, () => {
+      calls.push("early_denied");
+      return { content: [] };
+    });
+    const client = await connect(server);
+    server.registerTool("late_ok", {}, () => {
+      calls.push("late_ok");
+      return { content: [] };
+    });
+    server.registerTool("late_denied", {}, () => {
+      calls.push("late_denied");
+      return { content: [] };
+    });
+    expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      "early",
+      "late_ok",
+    ]);
+    await client.callTool({ name: "late_ok" });
+    await expect(client.callTool({ name: "late_denied" })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    await expect(client.callTool({ name: "early_denied" })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    expect(calls).toEqual(["late_ok"]);
+  });
+
+  it("still denies when the PDP answers late: the check is awaited", async () => {
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    const slowDeny = functionPdp(
+      (r) =>
+        new Promise<boolean>((resolve) =>
+          setTimeout(() => {
+            resolve(r.action === "list");
+          }, 80),
+        ),
+    );
+    authorize(server, options(slowDeny));
+    const client = await connect(server);
+    await expect(client.callTool({ name: "read_file", arguments: {} })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it("denies with an audit event when the PDP throws, without leaking the error to the client", async () => {
+    const audit = memoryAuditSink();
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    const broken = {
+      name: "broken",
+      check: () => Promise.reject(new Error("db password=hunter2 unreachable")),
+    };
+    authorize(server, options(broken, { audit }));
+    const client = await connect(server);
+    const error = (await client
+      .callTool({ name: "read_file" })
+      .catch((e: unknown) => e)) as McpError;
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+    expect(JSON.stringify(error.data)).not.toContain("hunter2");
+    expect(calls).toEqual([]);
+    const event = audit.events.find((e) => e.method === "tools/call");
+    expect(event).toMatchObject({ allow: false, source: "error", action: "read-file" });
+    expect(event?.reason).toContain("unreachable");
+  });
+
+  it("treats a PDP answer whose allow is an un-awaited Promise as a deny", async () => {
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    const sloppy = {
+      name: "sloppy",
+      check: () =>
+        Promise.resolve({ allow: Promise.resolve(true), source: "pdp" } as unknown as Decision),
+    };
+    authorize(server, options(sloppy));
+    const client = await connect(server);
+    await expect(client.callTool({ name: "read_file" })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it("sends the PDP's reason only when exposeReasons is on, and a PDP's caller message always", async () => {
+    const reasoned = functionPdp(() => ({
+      allow: false,
+      source: "pdp",
+      reason: "rule internal-7 matched",
+      decisionId: "d-1",
+    }));
+    const s1 = buildServer([]);
+    authorize(s1, options(reasoned));
+    const hidden = (await (
+      await connect(s1)
+    )
+      .callTool({ name: "read_file" })
+      .catch((e: unknown) => e)) as McpError;
+    expect(hidden.data).toEqual({ reason: "access denied by policy", decisionId: "d-1" });
+    const s2 = buildServer([]);
+    authorize(s2, options(reasoned, { exposeReasons: true }));
+    const shown = (await (
+      await connect(s2)
+    )
+      .callTool({ name: "read_file" })
+      .catch((e: unknown) => e)) as McpError;
+    expect(shown.data).toEqual({ reason: "rule internal-7 matched", decisionId: "d-1" });
+    const s3 = buildServer([]);
+    authorize(
+      s3,
+      options(
+        functionPdp(() => ({
+          allow: false,
+          source: "pdp",
+          reason: "x",
+          message: "needs scope files:write",
+        })),
+      ),
+    );
+    const msg = (await (
+      await connect(s3)
+    )
+      .callTool({ name: "read_file" })
+      .catch((e: unknown) => e)) as McpError;
+    expect(msg.data).toEqual({ reason: "needs scope files:write" });
+  });
+
+  it("answers an isError tool result in tool-result mode", async () => {
+    const server = buildServer([]);
+    authorize(server, options(denyAll(), { denyMode: "tool-result" }));
+    const client = await connect(server);
+    const result = await client.callTool({ name: "read_file" });
+    expect(result.isError).toBe(true);
+    expect(result.content).toEqual([
+      { type: "text", text: "Unauthorized: access denied by policy" },
+    ]);
+  });
+
+  it("reports denied components as missing in not-found mode", async () => {
+    const server = buildServer([]);
+    authorize(server, options(denyAll(), { denyMode: "not-found" }));
+    const client = await connect(server);
+    await expect(client.callTool({ name: "read_file" })).rejects.toMatchObject({
+      code: -32602,
+      message: expect.stringContaining("Tool read_file not found"),
+    });
+    await expect(client.readResource({ uri: "docs://readme" })).rejects.toMatchObject({
+      code: -32002,
+    });
+    await expect(
+      client.getPrompt({ name: "greet", arguments: { name: "x" } }),
+    ).rejects.toMatchObject({ code: -32602 });
+  });
+
+  it("lets initialize and ping through a deny-all PDP", async () => {
+    const pdp = recordingPdp(denyAll());
+    const server = buildServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    await client.ping();
+    expect(pdp.requests).toEqual([]);
+  });
+
+  it("refuses to authorize a server twice or after it connected", async () => {
+    const server = buildServer([]);
+    authorize(server, options(allowAll()));
+    expect(() => authorize(server, options(allowAll()))).toThrow(/already authorized/);
+    const connected = buildServer([]);
+    await connect(connected);
+    expect(() => authorize(connected, options(allowAll()))).toThrow(/already connected/);
+  });
+
+  it("writes one audit event per decision as JSON lines", async () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    stream.on("data", (chunk: Buffer) =>
+      lines.push(...chunk.toString().split("\n").filter(Boolean)),
+    );
+    const server = buildServer([]);
+    authorize(
+      server,
+      options(functionPdp(readerPolicy), { audit: jsonLinesAuditSink({ destination: stream }) }),
+    );
+    const client = await connect(server);
+    await client.callTool({ name: "read_file" });
+    await client.listTools();
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      events.filter((e) => e.type === "decision").map((e) => [e.method, e.action, e.allow]),
+    ).toEqual([
+      ["tools/call", "read-file", true],
+      ["tools/list", "list", true],
+      ["tools/call", "read-file", true],
+      ["tools/call", "write-file", false],
+      ["tools/call", "admin-reset", false],
+    ]);
+    expect(events.filter((e) => e.type === "list")).toMatchObject([
+      { method: "tools/list", items: 3, visible: 1 },
+    ]);
+  });
+});
+
+describe("guardTransport on a low-level Server", () => {
+  function paginatedServer(calls: string[]) {
+    const server = new Server({ name: "low", version: "1.0.0" }, { capabilities: { tools: {} } });
+    const pages: Record<
+      string,
+      { tools: { name: string; inputSchema: { type: "object" } }[]; nextCursor?: string }
+    > = {
+      first: {
+        tools: [
+          { name: "a", inputSchema: { type: "object" } },
+          { name: "b", inputSchema: { type: "object" } },
+        ],
+        nextCursor: "p2",
+      },
+      p2: {
+        tools: [
+          { name: "c", inputSchema: { type: "object" } },
+          { name: "d", inputSchema: { type: "object" } },
+        ],
+      },
+    };
+    server.setRequestHandler(
+      ListToolsRequestSchema,
+      (req) => pages[req.params?.cursor ?? "first"] ?? { tools: [] },
+    );
+    server.setRequestHandler(CallToolRequestSchema, (req) => {
+      calls.push(req.params.name);
+      return { content: [] };
+    });
+    return server;
+  }
+
+  it("filters each page and keeps nextCursor, even when a page ends up short", async () => {
+    const pdp = recordingPdp(
+      functionPdp(
+        (r) => r.action === "list" || r.operation.name === "b" || r.operation.name === "c",
+      ),
+    );
+    const server = paginatedServer([]);
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    const first = await client.listTools();
+    expect(first.tools.map((t) => t.name)).toEqual(["b"]);
+    expect(first.nextCursor).toBe("p2");
+    const second = await client.listTools({ cursor: "p2" });
+    expect(second.tools.map((t) => t.name)).toEqual(["c"]);
+    expect(second.nextCursor).toBeUndefined();
+    expect(pdp.bulkCalls).toEqual([2, 2]);
+  });
+
+  it("guards a transport decorated by hand", async () => {
+    const calls: string[] = [];
+    const server = paginatedServer(calls);
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(
+      guardTransport(serverSide, options(functionPdp((r) => r.operation.name === "a"))),
+    );
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(clientSide);
+    await client.callTool({ name: "a" });
+    await expect(client.callTool({ name: "b" })).rejects.toMatchObject({ code: UNAUTHORIZED_CODE });
+    expect(calls).toEqual(["a"]);
+  });
+});
