@@ -8,3 +8,4 @@ export * from "./components.js";
 export * from "./authorizer.js";
 export * from "./combine.js";
 export * from "./env.js";
+export * from "./http.js";
