@@ -8,4 +8,5 @@ export * from "./components.js";
 export * from "./authorizer.js";
 export * from "./combine.js";
 export * from "./env.js";
+export * from "./checks.js";
 export * from "./http.js";
