@@ -89,7 +89,12 @@ export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityRes
   const header = options.header ?? "authorization";
   let regex: RegExp | undefined;
   try {
-    regex = typeof options.regex === "string" ? new RegExp(options.regex) : options.regex;
+    // Without the g and y flags: a stateful lastIndex would fail every other request.
+    regex =
+      typeof options.regex === "string"
+        ? new RegExp(options.regex)
+        : options.regex &&
+          new RegExp(options.regex.source, options.regex.flags.replace(/[gy]/g, ""));
   } catch (error) {
     throw new ConfigError(`headerIdentity: invalid regex ${JSON.stringify(options.regex)}`, {
       cause: error,
@@ -256,8 +261,10 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
     }
     const id = payload[subjectClaim];
     if (typeof id !== "string" || id === "") return anonymous(`token has no ${subjectClaim} claim`);
-    const attributes: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(payload)) if (!VOLATILE_CLAIMS.has(k)) attributes[k] = v;
+    // fromEntries defines own properties: a `__proto__` claim stays a plain key.
+    const attributes = Object.fromEntries(
+      Object.entries(payload).filter(([k]) => !VOLATILE_CLAIMS.has(k)),
+    );
     const roles = stringList(payload[rolesClaim]);
     const tenant = payload[tenantClaim];
     const scopes = stringList(payload.scope ?? payload.scp);
