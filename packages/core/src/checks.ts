@@ -360,7 +360,7 @@ function settle(value: unknown, signal: AbortSignal | undefined): Promise<unknow
  * `operation.phase: "list"` and no arguments), so what a caller sees is what it may use.
  *
  * Fails closed: a check allows only by returning exactly `true`; an {@link AuthorizationError}
- * denies with its message; any other exception denies with a generic reason (its text goes to
+ * denies with its message (as `reason`, and as `message`, which the guard shows to the client); any other exception denies with a generic reason (its text goes to
  * `onError`, never to the client); an operation no check applies to is denied with
  * `applicable: false`, so {@link firstApplicable} can hand it to the next PDP.
  *
@@ -451,7 +451,8 @@ export function checksPdp(options: ChecksPdpOptions): PolicyDecisionPoint {
         answer = await settle(fn(context), signal);
       } catch (error) {
         if (error instanceof AuthorizationError)
-          return { allow: false, source: "pdp", reason: error.message };
+          // The check chose this message for the caller: the guard shows `message` to the client.
+          return { allow: false, source: "pdp", reason: error.message, message: error.message };
         try {
           onError(error, { check: label, request });
         } catch {

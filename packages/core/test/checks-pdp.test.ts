@@ -289,6 +289,7 @@ describe("checksPdp: exceptions", () => {
       allow: false,
       source: "pdp",
       reason: "notes are read-only on Sundays",
+      message: "notes are read-only on Sundays",
     });
   });
 
@@ -301,7 +302,10 @@ describe("checksPdp: exceptions", () => {
         },
       },
     });
-    expect((await pdp.check(callTool("t", writer))).reason).toBe("quota exceeded");
+    expect(await pdp.check(callTool("t", writer))).toMatchObject({
+      reason: "quota exceeded",
+      message: "quota exceeded",
+    });
   });
 
   it("denies any other exception with a generic reason and reports it to onError", async () => {
@@ -323,6 +327,7 @@ describe("checksPdp: exceptions", () => {
       errorCode: "CHECK_FAILED",
     });
     expect(JSON.stringify(d)).not.toContain("hunter2");
+    expect(d.message).toBeUndefined();
     expect(onError).toHaveBeenCalledTimes(1);
     const [error, info] = onError.mock.calls[0] as [Error, { check: string; request: unknown }];
     expect(error.message).toBe("db password=hunter2 rejected");
