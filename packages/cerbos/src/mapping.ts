@@ -78,7 +78,9 @@ export interface ResolvedCerbosMapping {
 export function resolveCerbosMapping(options: CerbosMappingOptions = {}): ResolvedCerbosMapping {
   const scheme = options.scheme ?? "component";
   if (!(["component", "neutral"] as const).includes(scheme)) {
-    throw new ConfigError(`cerbos.scheme must be "component" or "neutral", got ${JSON.stringify(scheme)}`);
+    throw new ConfigError(
+      `cerbos.scheme must be "component" or "neutral", got ${JSON.stringify(scheme)}`,
+    );
   }
   const defaultRoles = options.defaultRoles ?? ["anonymous"];
   if (defaultRoles.length === 0 || defaultRoles.some((r) => typeof r !== "string" || r === "")) {

@@ -4,18 +4,21 @@ import {
   type CheckOptions,
   ConfigError,
   type Decision,
+  JsonHttpClient,
   PdpError,
   type PolicyDecisionPoint,
   describeError,
+  failureDecisions,
 } from "@mcp-pdp/core";
+import { z } from "zod";
 import {
   type CerbosCheckInput,
   type CerbosMappingOptions,
+  type CerbosPrincipal,
   type ResolvedCerbosMapping,
   resolveCerbosMapping,
   toCerbos,
 } from "./mapping.js";
-import { HttpTransport } from "./transport.js";
 import {
   type CerbosCheckResponse,
   type CerbosResult,
@@ -108,19 +111,8 @@ function errorDecision(code: string, reason: string): Decision {
   return { allow: false, source: "error", errorCode: code, reason };
 }
 
-function errorOf(error: unknown, pdpName: string): Decision {
-  if (error instanceof PdpError) return errorDecision(error.code, `${pdpName}: ${error.message}`);
-  return errorDecision("PDP_ERROR", `${pdpName}: ${describeError(error)}`);
-}
-
 function truncate(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}...` : text;
-}
-
-function statusCode(status: number): string {
-  if (status === 401 || status === 403) return "PDP_UNAUTHORIZED";
-  if (status === 429 || status >= 500) return "PDP_UNAVAILABLE";
-  return "PDP_ERROR";
 }
 
 /** A rule's `output` names the reason: a string, or an object with a string `reason`. */
@@ -174,49 +166,37 @@ function decisionOf(
 }
 
 interface Batch {
-  readonly principalJson: string;
-  /** Positions in the caller's request list, their translations and serialized entries. */
-  readonly items: {
-    readonly index: number;
-    readonly input: CerbosCheckInput;
-    readonly json: string;
-  }[];
+  readonly principal: CerbosPrincipal;
+  /** Positions in the caller's request list, and their translations. */
+  readonly items: { readonly index: number; readonly input: CerbosCheckInput }[];
 }
 
 /**
- * Parses and checks a `CheckResources` answer against what was sent. Returns the decisions in
- * request order, or throws a {@link PdpError} when the answer as a whole cannot be trusted.
+ * Checks a `CheckResources` answer against what was sent and returns the decisions in request
+ * order. Throws a {@link PdpError} when the answer as a whole cannot be trusted.
  */
-function readAnswer(text: string, requestId: string, batch: Batch, pdpName: string): Decision[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text) as unknown;
-  } catch {
-    throw new PdpError("PDP_BAD_RESPONSE", "the answer is not JSON");
-  }
-  const parsed = cerbosCheckResponseSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
-    throw new PdpError("PDP_BAD_RESPONSE", `the answer has an unexpected shape${where}`);
-  }
-  const answer: CerbosCheckResponse = parsed.data;
+function readAnswer(
+  answer: CerbosCheckResponse,
+  requestId: string,
+  batch: Batch,
+  pdpName: string,
+): Decision[] {
   if (answer.requestId !== undefined && answer.requestId !== requestId) {
-    throw new PdpError("PDP_BAD_RESPONSE", "the answer belongs to another request");
+    throw new PdpError("PDP_BAD_RESPONSE", `${pdpName}: the answer belongs to another request`);
   }
   if (answer.results.length !== batch.items.length) {
     throw new PdpError(
       "PDP_BAD_RESPONSE",
-      `the answer has ${answer.results.length} results for ${batch.items.length} resources`,
+      `${pdpName}: the answer has ${answer.results.length} results for ${batch.items.length} resources`,
     );
   }
-  // Cerbos answers in request order; a result for another resource means the order cannot be
+  // Cerbos answers in request order. A result for another resource means the order cannot be
   // trusted for any item.
   return batch.items.map(({ input }, i) => {
     const result = answer.results[i] as CerbosResult;
     const sent = input.entry.resource;
     if (result.resource.id !== sent.id || result.resource.kind !== sent.kind) {
-      throw new PdpError("PDP_BAD_RESPONSE", `result ${i} is for another resource`);
+      throw new PdpError("PDP_BAD_RESPONSE", `${pdpName}: result ${i} is for another resource`);
     }
     return decisionOf(result, input, answer.cerbosCallId, pdpName);
   });
@@ -224,8 +204,8 @@ function readAnswer(text: string, requestId: string, batch: Batch, pdpName: stri
 
 /**
  * A Cerbos PDP over the HTTP API. Each neutral request becomes one resource of a
- * `POST /api/check/resources` call; a bulk check sends one call per principal (split into chunks of
- * `maxResourcesPerRequest`). Every failure is a deny with `source: "error"`; `check` never rejects.
+ * `POST /api/check/resources` call; a bulk check sends one call per principal, split into chunks of
+ * `maxResourcesPerRequest`. Every failure is a deny with `source: "error"`; `check` never rejects.
  */
 export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
   const name = options.name ?? "cerbos";
@@ -236,7 +216,8 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
     DEFAULT_MAX_RESOURCES_PER_REQUEST,
   );
   const includeMeta = options.includeMeta ?? true;
-  const transport = new HttpTransport({
+  const client = new JsonHttpClient({
+    name,
     url: checkUrl(options.url ?? DEFAULT_CERBOS_URL),
     headers: checkHeaders(options.headers),
     timeoutMs: positiveInteger("timeoutMs", options.timeoutMs, DEFAULT_CERBOS_TIMEOUT_MS),
@@ -250,32 +231,39 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
 
   async function send(batch: Batch, signal: AbortSignal | undefined): Promise<Decision[]> {
     const requestId = randomUUID();
+    const body = {
+      requestId,
+      ...(includeMeta ? { includeMeta: true } : {}),
+      principal: batch.principal,
+      resources: batch.items.map((item) => item.input.entry),
+    };
+    // 400 carries Cerbos' reason (a validation error, a request limit): read it rather than drop it.
+    const outcome = await client.post(CHECK_PATH, body, z.unknown(), {
+      acceptStatus: [400],
+      ...(signal ? { signal } : {}),
+    });
+    if (!outcome.ok) return failureDecisions(outcome, batch.items.length);
     try {
-      // Entries were serialized one by one when grouped, so one bad attribute value fails its own
-      // request only.
-      const body =
-        `{"requestId":${JSON.stringify(requestId)},` +
-        (includeMeta ? `"includeMeta":true,` : "") +
-        `"principal":${batch.principalJson},` +
-        `"resources":[${batch.items.map((item) => item.json).join(",")}]}`;
-      const answer = await transport.postJson(CHECK_PATH, body, signal);
-      if (answer.status !== 200) {
-        let detail = "";
-        try {
-          const parsed = cerbosErrorSchema.safeParse(JSON.parse(answer.text));
-          if (parsed.success) detail = `: ${truncate(parsed.data.message)}`;
-        } catch {
-          // A non-JSON error body says nothing more than the status.
-        }
-        const d = errorDecision(
-          statusCode(answer.status),
-          `${name}: HTTP ${answer.status}${detail}`,
+      if (outcome.status !== 200) {
+        const error = cerbosErrorSchema.safeParse(outcome.body);
+        const detail = error.success ? `: ${truncate(error.data.message)}` : "";
+        throw new PdpError(
+          "PDP_ERROR",
+          `${name} PDP answered HTTP ${outcome.status} to POST ${CHECK_PATH}${detail}`,
         );
-        return batch.items.map(() => d);
       }
-      return readAnswer(answer.text, requestId, batch, name);
+      const parsed = cerbosCheckResponseSchema.safeParse(outcome.body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue && issue.path.length > 0 ? ` at ${issue.path.join(".")}` : "";
+        throw new PdpError("PDP_BAD_RESPONSE", `${name} PDP answered an unexpected body${where}`);
+      }
+      return readAnswer(parsed.data, requestId, batch, name);
     } catch (error) {
-      const d = errorOf(error, name);
+      const d = errorDecision(
+        error instanceof PdpError ? error.code : "PDP_ERROR",
+        describeError(error),
+      );
       return batch.items.map(() => d);
     }
   }
@@ -287,42 +275,31 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
     const out = new Array<Decision>(requests.length);
     const signal = checkOptions?.signal;
     if (signal?.aborted) {
-      return requests.map(() => errorDecision("PDP_ABORTED", `${name}: the check was aborted`));
+      return requests.map(() =>
+        errorDecision("PDP_ABORTED", `${name} PDP call aborted by the caller`),
+      );
     }
     // One call per principal: Cerbos takes one principal and many resources.
     const groups = new Map<string, Batch>();
     requests.forEach((request, index) => {
-      let input: CerbosCheckInput;
       try {
-        input = toCerbos(request, mapping);
+        const input = toCerbos(request, mapping);
+        const key = JSON.stringify(input.principal);
+        const group = groups.get(key) ?? { principal: input.principal, items: [] };
+        group.items.push({ index, input });
+        groups.set(key, group);
       } catch (error) {
         out[index] = errorDecision(
           "PDP_ERROR",
           `${name}: cannot express the request for Cerbos: ${describeError(error)}`,
         );
-        return;
       }
-      let key: string;
-      let json: string;
-      try {
-        key = JSON.stringify(input.principal);
-        json = JSON.stringify(input.entry);
-      } catch (error) {
-        out[index] = errorDecision(
-          "PDP_ERROR",
-          `${name}: the request's attributes are not JSON: ${describeError(error)}`,
-        );
-        return;
-      }
-      const group = groups.get(key) ?? { principalJson: key, items: [] };
-      group.items.push({ index, input, json });
-      groups.set(key, group);
     });
     const calls: Promise<void>[] = [];
     for (const group of groups.values()) {
       for (let start = 0; start < group.items.length; start += maxResources) {
         const chunk: Batch = {
-          principalJson: group.principalJson,
+          principal: group.principal,
           items: group.items.slice(start, start + maxResources),
         };
         calls.push(
@@ -345,6 +322,6 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
       return decision ?? errorDecision("PDP_ERROR", `${name}: no decision`);
     },
     checkMany,
-    close: () => transport.close(),
+    close: () => client.close(),
   };
 }
