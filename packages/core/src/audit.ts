@@ -48,38 +48,60 @@ export interface JsonLinesAuditSinkOptions {
   readonly destination?: Writable | string;
 }
 
+/** Warns once per failing destination: audit loss is reported, never thrown into a request. */
+function warnOnce(what: string): (error: unknown) => void {
+  let reported = false;
+  return (error) => {
+    if (reported) return;
+    reported = true;
+    process.emitWarning(
+      `mcp-pdp ${what} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  };
+}
+
 /** Writes one JSON object per line to a stream or file. */
 export function jsonLinesAuditSink(options: JsonLinesAuditSinkOptions = {}): AuditSink {
   const dest = options.destination ?? process.stderr;
   const ownStream = typeof dest === "string";
   const stream: Writable =
     typeof dest === "string" ? createWriteStream(dest, { flags: "a" }) : dest;
-  // A failing destination must never take the server down; audit loss is reported once.
-  let reported = false;
-  stream.on("error", (error: Error) => {
-    if (!reported) process.emitWarning(`mcp-pdp audit sink failed: ${error.message}`);
-    reported = true;
-  });
+  // A failing destination must never take the server down.
+  const report = warnOnce("audit sink");
+  stream.on("error", report);
+  // Writes not yet handed to the destination; `drain` alone cannot tell (it fires only after a
+  // write returned false), so each write's callback is counted.
+  let pending = 0;
+  let waiters: (() => void)[] = [];
+  const settle = (): void => {
+    pending--;
+    if (pending > 0) return;
+    const ready = waiters;
+    waiters = [];
+    for (const resolve of ready) resolve();
+  };
+  const flush = (): Promise<void> =>
+    pending === 0 ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve));
   return {
     write(event) {
-      stream.write(JSON.stringify(event) + "\n");
+      pending++;
+      try {
+        stream.write(JSON.stringify(event) + "\n", settle);
+      } catch (error) {
+        settle();
+        report(error);
+      }
     },
-    flush() {
-      return new Promise((resolve) => {
-        if (stream.writableLength === 0) resolve();
-        else
-          stream.once("drain", () => {
-            resolve();
-          });
-      });
-    },
-    close() {
-      if (!ownStream) return Promise.resolve();
-      return new Promise((resolve) =>
+    flush,
+    async close() {
+      await flush();
+      if (!ownStream || stream.destroyed || stream.writableFinished) return;
+      await new Promise<void>((resolve) => {
+        stream.once("close", resolve);
         stream.end(() => {
           resolve();
-        }),
-      );
+        });
+      });
     },
   };
 }
@@ -92,11 +114,18 @@ export function defaultAuditSink(): AuditSink {
   return stderrSink;
 }
 
-/** Sends every event to several sinks. */
+/** Sends every event to several sinks; a sink that throws does not keep the event from the others. */
 export function teeAuditSink(...sinks: readonly AuditSink[]): AuditSink {
+  const report = warnOnce("audit sink");
   return {
     write(event) {
-      for (const sink of sinks) sink.write(event);
+      for (const sink of sinks) {
+        try {
+          sink.write(event);
+        } catch (error) {
+          report(error);
+        }
+      }
     },
     async flush() {
       await Promise.all(sinks.map((s) => s.flush?.() ?? Promise.resolve()));

@@ -1,4 +1,4 @@
-import { type AuditSink, decisionFields, defaultAuditSink } from "./audit.js";
+import { type AuditEvent, type AuditSink, decisionFields, defaultAuditSink } from "./audit.js";
 import { ComponentRegistry } from "./components.js";
 import { describeError } from "./errors.js";
 import {
@@ -59,6 +59,13 @@ function errorDecision(reason: string, errorCode = "PDP_ERROR"): Decision {
   return { allow: false, source: "error", reason, errorCode };
 }
 
+/** The string `code` of a thrown value; anything can be thrown, `undefined` and `null` included. */
+function errorCodeOf(error: unknown): string {
+  const code =
+    typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : "PDP_ERROR";
+}
+
 /**
  * Accepts a PDP answer only when it is a well-formed decision whose `allow` is exactly `true`;
  * anything else (a Promise, a truthy string, a missing field) is a deny.
@@ -81,10 +88,7 @@ export async function safeCheck(
   try {
     return normalizeDecision(await pdp.check(request, options));
   } catch (error) {
-    return errorDecision(
-      `PDP ${pdp.name} failed: ${describeError(error)}`,
-      (error as { code?: string }).code ?? "PDP_ERROR",
-    );
+    return errorDecision(`PDP ${pdp.name} failed: ${describeError(error)}`, errorCodeOf(error));
   }
 }
 
@@ -110,10 +114,7 @@ export async function safeCheckMany(
     }
     return answers.map(normalizeDecision);
   } catch (error) {
-    const d = errorDecision(
-      `PDP ${pdp.name} failed: ${describeError(error)}`,
-      (error as { code?: string }).code ?? "PDP_ERROR",
-    );
+    const d = errorDecision(`PDP ${pdp.name} failed: ${describeError(error)}`, errorCodeOf(error));
     return requests.map(() => d);
   }
 }
@@ -129,6 +130,7 @@ export class Authorizer {
   readonly components = new ComponentRegistry();
   readonly #identity: IdentityResolver;
   readonly #audit: AuditSink | undefined;
+  #auditFailed = false;
 
   constructor(options: AuthorizerOptions) {
     this.pdp = options.pdp;
@@ -228,7 +230,7 @@ export class Authorizer {
       this.#emit(request, decision, latency, context);
       if (decision.allow) visible.push(items[i]);
     }
-    this.#audit?.write({
+    this.#write({
       time: new Date().toISOString(),
       type: "list",
       pdp: this.pdp.name,
@@ -252,13 +254,26 @@ export class Authorizer {
     return isListMethod(method) ? { [LIST_METHODS[method].field]: [] } : undefined;
   }
 
+  /** A sink that throws must not turn a decision into an exception: the loss is reported once. */
+  #write(event: AuditEvent): void {
+    if (!this.#audit) return;
+    try {
+      this.#audit.write(event);
+    } catch (error) {
+      if (!this.#auditFailed) {
+        this.#auditFailed = true;
+        process.emitWarning(`mcp-pdp audit sink failed: ${describeError(error)}`);
+      }
+    }
+  }
+
   #emit(
     request: AuthorizationRequest,
     decision: Decision,
     latencyMs: number,
     context: RequestContext,
   ): void {
-    this.#audit?.write({
+    this.#write({
       time: new Date().toISOString(),
       type: "decision",
       pdp: this.pdp.name,
