@@ -1,0 +1,47 @@
+import { globToRegExp } from "@mcp-pdp/core";
+
+/** A compiled list of `*` globs: exact patterns in a set, wildcard patterns as regexes. */
+export interface Matcher {
+  /** True when the list contains a bare `*`. */
+  readonly any: boolean;
+  /** Patterns without a wildcard. */
+  readonly exact: ReadonlySet<string>;
+  readonly globs: readonly RegExp[];
+  readonly patterns: readonly string[];
+}
+
+/** Whether a pattern needs a regex (holds a `*`). */
+export function isGlob(pattern: string): boolean {
+  return pattern.includes("*");
+}
+
+export function compileMatcher(patterns: readonly string[]): Matcher {
+  const exact = new Set<string>();
+  const globs: RegExp[] = [];
+  let any = false;
+  for (const p of patterns) {
+    if (p === "*") any = true;
+    else if (isGlob(p)) globs.push(globToRegExp(p));
+    else exact.add(p);
+  }
+  return { any, exact, globs, patterns };
+}
+
+export function matches(matcher: Matcher, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (matcher.any || matcher.exact.has(value)) return true;
+  const globs = matcher.globs;
+  for (let i = 0; i < globs.length; i++) {
+    if ((globs[i] as RegExp).test(value)) return true;
+  }
+  return false;
+}
+
+/** Whether any of the values matches. */
+export function matchesAny(matcher: Matcher, values: readonly string[] | undefined): boolean {
+  if (!values) return false;
+  for (let i = 0; i < values.length; i++) {
+    if (matches(matcher, values[i])) return true;
+  }
+  return false;
+}
