@@ -366,3 +366,24 @@ export async function mapWithConcurrency<T, R>(
   await Promise.all(workers);
   return results;
 }
+
+/**
+ * Splits items into chunks of at most `size` (never an empty chunk), runs `fn` on at most
+ * `concurrency` chunks at a time, and concatenates the answers in input order. For PDPs whose bulk
+ * endpoint has a maximum size.
+ */
+export async function mapInChunks<T, R>(
+  items: readonly T[],
+  size: number,
+  concurrency: number,
+  fn: (chunk: readonly T[], offset: number) => Promise<readonly R[]>,
+): Promise<R[]> {
+  if (!Number.isInteger(size) || size < 1)
+    throw new ConfigError(`chunk size must be a positive integer, got ${size}`);
+  const chunks: { chunk: readonly T[]; offset: number }[] = [];
+  for (let offset = 0; offset < items.length; offset += size) {
+    chunks.push({ chunk: items.slice(offset, offset + size), offset });
+  }
+  const answers = await mapWithConcurrency(chunks, concurrency, (c) => fn(c.chunk, c.offset));
+  return answers.flat() as R[];
+}
