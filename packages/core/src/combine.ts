@@ -124,7 +124,9 @@ export function firstApplicable(...pdps: readonly PolicyDecisionPoint[]): Policy
         });
         pending = next;
       }
-      return out.map(
+      // Array.from visits the holes of `out` (map would skip them and leave undefined answers).
+      return Array.from(
+        out,
         (d) => d ?? { allow: false, source: "pdp", reason: "no PDP applied", applicable: false },
       );
     },

@@ -16,7 +16,10 @@ export function metadataOf(item: unknown): ComponentMetadata | undefined {
   if (!it) return undefined;
   const meta = asRecord(it._meta);
   const tags =
-    stringArray(meta?.tags) ?? stringArray(asRecord(meta?._fastmcp)?.tags) ?? stringArray(it.tags);
+    stringArray(meta?.tags) ??
+    stringArray(meta?.["mcp-pdp/tags"]) ??
+    stringArray(asRecord(meta?._fastmcp)?.tags) ??
+    stringArray(it.tags);
   const annotations = asRecord(it.annotations);
   return {
     ...(typeof it.title === "string" ? { title: it.title } : {}),
