@@ -1,0 +1,226 @@
+/**
+ * Helpers shared by the PDP decorators. Not part of the public surface.
+ */
+import {
+  type Counter,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  type Tracer,
+  type TracerProvider,
+  metrics,
+  trace,
+} from "@opentelemetry/api";
+import { ConfigError } from "../errors.js";
+import type { Decision } from "../model.js";
+
+/** Builds an error deny. */
+export function errorDecision(reason: string, errorCode: string): Decision {
+  return { allow: false, source: "error", reason, errorCode };
+}
+
+/** The answer given to a caller whose abort signal fired. */
+export function abortedDecision(pdp: string): Decision {
+  return errorDecision(`check of PDP ${pdp} aborted by the caller`, "PDP_ABORTED");
+}
+
+/**
+ * Resolves with `promise`, or with `onAbort()` as soon as `signal` fires. The promise must not
+ * reject; the listener is removed either way so long-lived signals do not accumulate listeners.
+ */
+export function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  onAbort: () => T,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.resolve(onAbort());
+  return new Promise<T>((resolve) => {
+    const abort = () => {
+      resolve(onAbort());
+    };
+    signal.addEventListener("abort", abort, { once: true });
+    void promise.then((value) => {
+      signal.removeEventListener("abort", abort);
+      resolve(value);
+    });
+  });
+}
+
+/**
+ * An inner PDP call shared by several waiters (single-flight, batches). Its controller aborts the
+ * call only when every waiter has gone, so one impatient caller never cancels an answer others wait
+ * for.
+ */
+export class SharedCall {
+  readonly controller = new AbortController();
+  #waiters = 0;
+  readonly #onAbandon: (() => void) | undefined;
+
+  /** `onAbandon` runs when the last waiter leaves before the answer came. */
+  constructor(onAbandon?: () => void) {
+    this.#onAbandon = onAbandon;
+  }
+
+  /** Waits for `promise` on behalf of one caller with its own `signal`. */
+  join<T>(promise: Promise<T>, signal: AbortSignal | undefined, onAbort: () => T): Promise<T> {
+    if (signal?.aborted) return Promise.resolve(onAbort());
+    this.#waiters++;
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      this.#waiters--;
+      if (this.#waiters === 0) {
+        this.#onAbandon?.();
+        this.controller.abort();
+      }
+    };
+    return raceAbort(promise, signal, () => {
+      leave();
+      return onAbort();
+    });
+  }
+}
+
+/** Bounds the number of concurrent inner calls; waiting callers whose signal fires drop out. */
+export class Limiter {
+  readonly #max: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Resolves `true` once a slot is held, or `false` when `signal` fires first. */
+  acquire(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (this.#active < this.#max) {
+      this.#active++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const grant = () => {
+        signal?.removeEventListener("abort", abort);
+        this.#active++;
+        resolve(true);
+      };
+      const abort = () => {
+        const i = this.#waiting.indexOf(grant);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve(false);
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      this.#waiting.push(grant);
+    });
+  }
+
+  release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+}
+
+/** Waits `ms`, or less when `signal` fires; resolves `false` when aborted. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const done = () => {
+      signal?.removeEventListener("abort", abort);
+      resolve(true);
+    };
+    const timer = setTimeout(done, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
+
+/** Checks a numeric option, naming it in the error. */
+export function intOption(
+  where: string,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      `${where}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** The instrumentation scope of every span and metric mcp-pdp records. */
+export const INSTRUMENTATION_SCOPE = "@mcp-pdp/core";
+
+/** Instruments of one meter provider. */
+export interface Instruments {
+  readonly decisions: Counter;
+  readonly duration: Histogram;
+  readonly cacheRequests: Counter;
+  readonly cacheHits: Counter;
+}
+
+function createInstruments(meter: Meter): Instruments {
+  return {
+    decisions: meter.createCounter("authz.decisions", {
+      description: "Decisions answered by a PDP, by outcome (allow, deny, error).",
+      unit: "{decision}",
+    }),
+    duration: meter.createHistogram("authz.pdp.duration", {
+      description: "Time spent in one PDP call (check or check_many).",
+      unit: "ms",
+      advice: {
+        explicitBucketBoundaries: [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      },
+    }),
+    cacheRequests: meter.createCounter("authz.cache.requests", {
+      description: "Decisions looked up in the decision cache.",
+      unit: "{request}",
+    }),
+    cacheHits: meter.createCounter("authz.cache.hits", {
+      description: "Decisions answered from the decision cache.",
+      unit: "{hit}",
+    }),
+  };
+}
+
+/**
+ * Instruments for an explicit meter provider, or for whichever provider is global at the time of
+ * the call. The metrics API has no proxy provider (a meter taken before the SDK is registered stays
+ * a no-op forever), so the global provider is looked up on each use and instruments are rebuilt
+ * when it changes.
+ */
+export function instrumentsFor(explicit: MeterProvider | undefined): () => Instruments {
+  let provider: MeterProvider | undefined;
+  let instruments: Instruments | undefined;
+  return () => {
+    const current = explicit ?? metrics.getMeterProvider();
+    if (current !== provider || instruments === undefined) {
+      provider = current;
+      instruments = createInstruments(current.getMeter(INSTRUMENTATION_SCOPE));
+    }
+    return instruments;
+  };
+}
+
+/** The tracer of an explicit provider, or of the global one (followed when it changes). */
+export function tracerFor(explicit: TracerProvider | undefined): () => Tracer {
+  let provider: TracerProvider | undefined;
+  let tracer: Tracer | undefined;
+  return () => {
+    const current = explicit ?? trace.getTracerProvider();
+    if (current !== provider || tracer === undefined) {
+      provider = current;
+      tracer = current.getTracer(INSTRUMENTATION_SCOPE);
+    }
+    return tracer;
+  };
+}

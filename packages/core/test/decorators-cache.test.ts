@@ -1,0 +1,392 @@
+import { describe, expect, it } from "vitest";
+import { Authorizer } from "../src/authorizer.js";
+import { cacheKey, withCache } from "../src/decorators/cache.js";
+import { ConfigError } from "../src/errors.js";
+import type { AuthorizationRequest, Decision, Subject } from "../src/model.js";
+import { functionPdp, recordingPdp } from "../src/testing.js";
+import { alice, bob, callTool, listItem, manualPdp, tick, until } from "./decorators-support.js";
+
+const allowAlice = () => recordingPdp(functionPdp((r) => r.subject.id === "alice", "policy"));
+
+describe("withCache: answers", () => {
+  it("answers a repeated check from the cache with source cache and the original decision id", async () => {
+    const inner = recordingPdp(
+      functionPdp(() => ({ allow: true, source: "pdp", decisionId: "d-1", reason: "rule 7" })),
+    );
+    const pdp = withCache()(inner);
+    const first = await pdp.check(callTool("greet"));
+    const second = await pdp.check(callTool("greet"));
+    expect(first).toEqual({ allow: true, source: "pdp", decisionId: "d-1", reason: "rule 7" });
+    expect(second).toEqual({ allow: true, source: "cache", decisionId: "d-1", reason: "rule 7" });
+    expect(inner.checkCalls).toBe(1);
+    expect(pdp.stats()).toMatchObject({ hits: 1, misses: 1, size: 1 });
+  });
+
+  it("never answers one subject with a decision cached for another: two users see different lists", async () => {
+    const visible: Record<string, string[]> = { alice: ["search"], bob: ["delete"] };
+    const inner = recordingPdp(
+      functionPdp((r) => visible[r.subject.id]?.includes(r.operation.name ?? "") ?? false),
+    );
+    const cached = withCache()(inner);
+    const authorizer = new Authorizer({ pdp: cached, audit: false });
+    const page = { tools: [{ name: "search" }, { name: "delete" }] };
+    const names = async (subject: Subject) => {
+      const { result } = await authorizer.filterList("tools/list", page, {}, subject);
+      return (result.tools as { name: string }[]).map((t) => t.name);
+    };
+    for (let round = 0; round < 2; round++) {
+      expect(await names(alice)).toEqual(["search"]);
+      expect(await names(bob)).toEqual(["delete"]);
+    }
+    // The second round came from the cache: four items asked once each.
+    expect(inner.requests).toHaveLength(4);
+    expect(cached.stats().hits).toBe(4);
+  });
+
+  it("keeps subjects apart that differ only in roles, tenant, scopes, attributes or authentication", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    const base: Subject = { id: "u", authenticated: true };
+    const variants: Subject[] = [
+      base,
+      { ...base, authenticated: false },
+      { ...base, roles: ["admin"] },
+      { ...base, roles: ["user"] },
+      { ...base, tenant: "t1" },
+      { ...base, tenant: "t2" },
+      { ...base, scopes: ["read"] },
+      { ...base, attributes: { department: "sales" } },
+      { ...base, attributes: { department: "legal" } },
+    ];
+    for (const subject of variants) await pdp.check(callTool("greet", subject));
+    expect(inner.checkCalls).toBe(variants.length);
+    expect(pdp.stats().size).toBe(variants.length);
+  });
+
+  it("keeps apart requests that differ in arguments, resource, action or context", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    const requests: AuthorizationRequest[] = [
+      callTool("transfer", alice, { amount: 10 }),
+      callTool("transfer", alice, { amount: 1000 }),
+      callTool("transfer", alice, { amount: "10" }),
+      callTool("transfer"),
+      callTool("refund"),
+      listItem("transfer"),
+      { ...callTool("transfer"), context: { ip: "10.0.0.1" } },
+      { ...callTool("transfer"), resource: { ...callTool("transfer").resource, key: "k" } },
+    ];
+    for (const r of requests) await pdp.check(r);
+    expect(inner.checkCalls).toBe(requests.length);
+  });
+
+  it("shares an entry between requests that differ only in role order or attribute key order", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    await pdp.check(
+      callTool("greet", {
+        id: "u",
+        authenticated: true,
+        roles: ["a", "b"],
+        attributes: { x: 1, y: 2 },
+      }),
+    );
+    const again = await pdp.check(
+      callTool("greet", {
+        id: "u",
+        authenticated: true,
+        roles: ["b", "a"],
+        attributes: { y: 2, x: 1 },
+      }),
+    );
+    expect(again.source).toBe("cache");
+    expect(inner.checkCalls).toBe(1);
+  });
+
+  it("caches denies for denyTtlMs and allows for allowTtlMs", async () => {
+    const inner = allowAlice();
+    const pdp = withCache({ allowTtlMs: 60_000, denyTtlMs: 20 })(inner);
+    await pdp.check(callTool("greet", alice));
+    await pdp.check(callTool("greet", bob));
+    await tick(60);
+    expect((await pdp.check(callTool("greet", alice))).source).toBe("cache");
+    const bobAgain = await pdp.check(callTool("greet", bob));
+    expect(bobAgain).toMatchObject({ allow: false, source: "pdp" });
+    expect(inner.checkCalls).toBe(3);
+  });
+
+  it("never caches a kind of decision whose TTL is 0", async () => {
+    const inner = allowAlice();
+    const pdp = withCache({ allowTtlMs: 0 })(inner);
+    await pdp.check(callTool("greet", alice));
+    await pdp.check(callTool("greet", alice));
+    await pdp.check(callTool("greet", bob));
+    await pdp.check(callTool("greet", bob));
+    expect(inner.checkCalls).toBe(3);
+  });
+
+  it("keeps at most max decisions", async () => {
+    const pdp = withCache({ max: 2 })(functionPdp(() => true));
+    for (const tool of ["a", "b", "c", "d"]) await pdp.check(callTool(tool));
+    expect(pdp.stats().size).toBe(2);
+  });
+
+  it("rejects invalid options with a ConfigError naming the option", () => {
+    expect(() => withCache({ max: 0 })).toThrow(ConfigError);
+    expect(() => withCache({ denyTtlMs: -1 })).toThrow(/denyTtlMs/);
+    expect(() => withCache({ allowTtlMs: 1.5 })).toThrow(/allowTtlMs/);
+  });
+});
+
+describe("withCache: errors", () => {
+  it("never caches an error decision", async () => {
+    let n = 0;
+    const inner = recordingPdp(
+      functionPdp((): Decision => {
+        n++;
+        return n === 1
+          ? { allow: false, source: "error", errorCode: "PDP_UNAVAILABLE", reason: "down" }
+          : { allow: true, source: "pdp" };
+      }),
+    );
+    const pdp = withCache()(inner);
+    expect(await pdp.check(callTool("greet"))).toMatchObject({ source: "error" });
+    expect(await pdp.check(callTool("greet"))).toMatchObject({ allow: true, source: "pdp" });
+    expect(await pdp.check(callTool("greet"))).toMatchObject({ allow: true, source: "cache" });
+    expect(inner.checkCalls).toBe(2);
+  });
+
+  it("turns a throwing PDP into an error deny and asks again next time", async () => {
+    let fail = true;
+    const pdp = withCache()({
+      name: "flaky",
+      check: () => {
+        if (fail) throw new Error("boom");
+        return Promise.resolve({ allow: true, source: "pdp" });
+      },
+    });
+    const failed = await pdp.check(callTool("greet"));
+    expect(failed).toMatchObject({ allow: false, source: "error" });
+    expect(failed.reason).toContain("boom");
+    fail = false;
+    expect(await pdp.check(callTool("greet"))).toMatchObject({ allow: true, source: "pdp" });
+  });
+
+  it("lets a failed shared call answer its waiters with the error, then asks afresh", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const waiting = [pdp.check(callTool("greet")), pdp.check(callTool("greet"))];
+    await until(() => inner.pending.length === 1);
+    inner.pending[0]?.reject(new Error("connection reset"));
+    const answers = await Promise.all(waiting);
+    expect(answers.every((d) => d.source === "error" && !d.allow)).toBe(true);
+    const next = pdp.check(callTool("greet"));
+    await until(() => inner.pending.length === 2);
+    inner.pending[1]?.resolve({ allow: true, source: "pdp" });
+    expect(await next).toMatchObject({ allow: true, source: "pdp" });
+  });
+});
+
+describe("withCache: single-flight", () => {
+  it("makes one PDP call for concurrent identical checks", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const answers = Array.from({ length: 10 }, () => pdp.check(callTool("greet")));
+    await until(() => inner.pending.length === 1);
+    inner.pending[0]?.resolve({ allow: true, source: "pdp", decisionId: "x" });
+    const decisions = await Promise.all(answers);
+    expect(decisions.every((d) => d.allow && d.decisionId === "x")).toBe(true);
+    expect(inner.calls).toBe(1);
+    expect(pdp.stats()).toMatchObject({ misses: 10, shared: 9 });
+  });
+
+  it("keeps a shared call running for the others when one caller aborts", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const controller = new AbortController();
+    const impatient = pdp.check(callTool("greet"), { signal: controller.signal });
+    const patient = pdp.check(callTool("greet"));
+    await until(() => inner.pending.length === 1);
+    controller.abort();
+    expect(await impatient).toMatchObject({ allow: false, errorCode: "PDP_ABORTED" });
+    expect(inner.pending[0]?.signal?.aborted).toBe(false);
+    inner.pending[0]?.resolve({ allow: true, source: "pdp" });
+    expect(await patient).toMatchObject({ allow: true });
+  });
+
+  it("aborts the PDP call when its only caller aborts, and caches nothing", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const controller = new AbortController();
+    const answer = pdp.check(callTool("greet"), { signal: controller.signal });
+    await until(() => inner.pending.length === 1);
+    controller.abort();
+    expect(await answer).toMatchObject({ errorCode: "PDP_ABORTED" });
+    expect(inner.pending[0]?.signal?.aborted).toBe(true);
+    // A new check does not join the abandoned call.
+    const next = pdp.check(callTool("greet"));
+    await until(() => inner.pending.length === 2);
+    inner.pending[1]?.resolve({ allow: true, source: "pdp" });
+    expect(await next).toMatchObject({ allow: true, source: "pdp" });
+  });
+
+  it("answers an already aborted check without asking the PDP", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    const answer = await pdp.check(callTool("greet"), { signal: AbortSignal.abort() });
+    expect(answer).toMatchObject({ allow: false, source: "error", errorCode: "PDP_ABORTED" });
+    expect(inner.checkCalls).toBe(0);
+  });
+});
+
+describe("withCache: checkMany", () => {
+  it("sends only the misses, in one inner checkMany, and keeps the order", async () => {
+    const inner = allowAlice();
+    const pdp = withCache()(inner);
+    await pdp.check(listItem("a", alice));
+    await pdp.check(listItem("b", bob));
+    inner.reset();
+    const requests = [
+      listItem("a", alice),
+      listItem("c", bob),
+      listItem("b", bob),
+      listItem("d", alice),
+      listItem("c", bob),
+    ];
+    const decisions = await pdp.checkMany(requests);
+    expect(decisions.map((d) => [d.allow, d.source])).toEqual([
+      [true, "cache"],
+      [false, "pdp"],
+      [false, "cache"],
+      [true, "pdp"],
+      [false, "pdp"],
+    ]);
+    expect(inner.bulkCalls).toEqual([2]);
+    expect(inner.checkCalls).toBe(0);
+    const again = await pdp.checkMany(requests);
+    expect(again.every((d) => d.source === "cache")).toBe(true);
+    expect(inner.bulkCalls).toEqual([2]);
+  });
+
+  it("lets a single check join an item of a running bulk call", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const bulk = pdp.checkMany([listItem("a"), listItem("b")]);
+    await until(() => inner.bulk.length === 1);
+    const single = pdp.check(listItem("b"));
+    inner.bulk[0]?.resolve([
+      { allow: true, source: "pdp" },
+      { allow: false, source: "pdp" },
+    ]);
+    expect((await bulk).map((d) => d.allow)).toEqual([true, false]);
+    expect(await single).toMatchObject({ allow: false });
+    expect(inner.calls).toBe(1);
+  });
+
+  it("gives error denies for a failing bulk call and caches none of them", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const bulk = pdp.checkMany([listItem("a"), listItem("b")]);
+    await until(() => inner.bulk.length === 1);
+    inner.bulk[0]?.reject(new Error("502"));
+    expect((await bulk).every((d) => !d.allow && d.source === "error")).toBe(true);
+    expect(pdp.stats().size).toBe(0);
+  });
+
+  it("works over a PDP without checkMany", async () => {
+    const inner = {
+      name: "single",
+      check: () => Promise.resolve({ allow: true, source: "pdp" as const }),
+    };
+    const pdp = withCache()(inner);
+    const decisions = await pdp.checkMany([listItem("a"), listItem("b")]);
+    expect(decisions.map((d) => d.allow)).toEqual([true, true]);
+  });
+});
+
+describe("withCache: invalidation", () => {
+  it("drops entries by subject, resource type and resource key", async () => {
+    const pdp = withCache()(functionPdp(() => true));
+    const requests = [
+      callTool("greet", alice),
+      callTool("greet", bob),
+      { ...callTool("greet", alice), resource: { type: "doc", key: "1", attributes: {} } },
+      { ...callTool("greet", alice), resource: { type: "doc", key: "2", attributes: {} } },
+    ];
+    for (const r of requests) await pdp.check(r);
+    expect(pdp.stats().size).toBe(4);
+    expect(pdp.invalidate({ resourceType: "doc", resourceKey: "1" })).toBe(1);
+    expect(pdp.invalidate({ subject: "bob" })).toBe(1);
+    expect(pdp.stats().size).toBe(2);
+    expect((await pdp.check(requests[0]!)).source).toBe("cache");
+    expect((await pdp.check(requests[1]!)).source).toBe("pdp");
+    expect(pdp.invalidate({ resourceType: "doc" })).toBe(1);
+    pdp.clear();
+    expect(pdp.stats().size).toBe(0);
+  });
+
+  it("does not store the answer of a call that was running when the cache was invalidated", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const answer = pdp.check(callTool("greet"));
+    await until(() => inner.pending.length === 1);
+    pdp.invalidate({ subject: "alice" });
+    inner.pending[0]?.resolve({ allow: true, source: "pdp" });
+    expect(await answer).toMatchObject({ allow: true });
+    expect(pdp.stats().size).toBe(0);
+  });
+});
+
+describe("cacheKey", () => {
+  const subjectWith = (attributes: Record<string, unknown>): AuthorizationRequest =>
+    callTool("greet", { id: "u", authenticated: true, attributes });
+
+  it("distinguishes values JSON would conflate", () => {
+    const values: unknown[] = [
+      "1",
+      1,
+      null,
+      undefined,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      true,
+      "true",
+      [],
+      {},
+      [undefined],
+      10n,
+      new Date(0),
+    ];
+    const keys = values.map((v) => cacheKey(subjectWith({ v })));
+    expect(new Set(keys).size).toBe(values.length);
+    expect(cacheKey(subjectWith({}))).not.toBe(cacheKey(subjectWith({ v: undefined })));
+  });
+
+  it("cannot be confused by separators inside strings", () => {
+    const a = callTool("greet", { id: 'a","b', authenticated: true });
+    const b = callTool("greet", { id: "a", authenticated: true, roles: ["b"] });
+    expect(cacheKey(a)).not.toBe(cacheKey(b));
+  });
+
+  it("hashes long keys and keeps them distinct", () => {
+    const long = "x".repeat(2000);
+    const k1 = cacheKey(callTool("greet", alice, { text: long + "1" }));
+    const k2 = cacheKey(callTool("greet", alice, { text: long + "2" }));
+    expect(k1).toMatch(/^#/);
+    expect(k1!.length).toBeLessThan(100);
+    expect(k1).not.toBe(k2);
+  });
+
+  it("refuses values it cannot encode unambiguously, and such requests always reach the PDP", async () => {
+    const odd = subjectWith({ groups: new Map([["a", 1]]) });
+    expect(cacheKey(odd)).toBeUndefined();
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(cacheKey(subjectWith(cyclic))).toBeUndefined();
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    await pdp.check(odd);
+    await pdp.check(odd);
+    expect(inner.checkCalls).toBe(2);
+  });
+});
