@@ -45,7 +45,9 @@ function labelOf(check: AuthCheck, index: number): string {
 }
 
 function requireStrings(where: string, kind: string, values: readonly unknown[]): string[] {
-  for (const v of values) {
+  // A lone string would otherwise be read as a list of one-letter names.
+  if (!Array.isArray(values)) throw new ConfigError(`${where}: ${kind}s must be an array`);
+  for (const v of values as unknown[]) {
     if (typeof v !== "string" || v.trim() === "") {
       throw new ConfigError(`${where}: every ${kind} must be a non-empty string, got ${String(v)}`);
     }

@@ -133,6 +133,9 @@ describe("restrictTag", () => {
       restrictTag("admin", { scopes: ["x"], unknownMetadata: "maybe" as "pass" }),
     ).toThrow(/unknownMetadata must be "restrict" or "pass"/);
     expect(() => restrictTag("admin", undefined as never)).toThrow(ConfigError);
+    expect(() => restrictTag("admin", { scopes: "admin" as never })).toThrow(
+      /scopes must be an array/,
+    );
   });
 });
 
