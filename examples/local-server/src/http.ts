@@ -1,0 +1,81 @@
+/**
+ * Serves an MCP server factory over Streamable HTTP: one transport (and one server) per session,
+ * each guarded by the same authorization options.
+ */
+import { randomUUID } from "node:crypto";
+import type { Server as HttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { authorize, type GuardOptions } from "@mcp-pdp/mcp";
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import express, { type RequestHandler } from "express";
+
+export interface HttpServerOptions {
+  readonly createServer: () => McpServer;
+  readonly guard: GuardOptions;
+  /** @defaultValue 0 (a free port) */
+  readonly port?: number;
+  /** @defaultValue "127.0.0.1" */
+  readonly host?: string;
+  /** Middleware run before MCP requests (for example the SDK's `requireBearerAuth`). */
+  readonly middleware?: readonly RequestHandler[];
+}
+
+export interface RunningHttpServer {
+  readonly url: URL;
+  close(): Promise<void>;
+}
+
+export async function serveHttp(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const app = express();
+  app.use(express.json({ limit: "4mb" }));
+  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: McpServer }>();
+
+  const handle: RequestHandler = (req, res) => {
+    const id = req.header("mcp-session-id");
+    const existing = id === undefined ? undefined : sessions.get(id);
+    if (existing) {
+      void existing.transport.handleRequest(req, res, req.body);
+      return;
+    }
+    if (req.method !== "POST" || id !== undefined || !isInitializeRequest(req.body)) {
+      res.status(400).json({ jsonrpc: "2.0", error: { code: -32000, message: "No valid session" }, id: null });
+      return;
+    }
+    const server = options.createServer();
+    authorize(server, options.guard);
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sid) => {
+        sessions.set(sid, { transport, server });
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) sessions.delete(transport.sessionId);
+    };
+    server
+      .connect(transport)
+      .then(() => transport.handleRequest(req, res, req.body))
+      .catch((error: unknown) => {
+        if (!res.headersSent) res.status(500).json({ error: String(error) });
+      });
+  };
+  app.all("/mcp", ...(options.middleware ?? []), handle);
+
+  const http: HttpServer = await new Promise((resolve) => {
+    const s = app.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {
+      resolve(s);
+    });
+  });
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: new URL(`http://${options.host ?? "127.0.0.1"}:${port}/mcp`),
+    async close() {
+      await Promise.all([...sessions.values()].map(({ server }) => server.close()));
+      sessions.clear();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => { resolve(); }));
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Chooses the PDP and the rest of the guard options from environment variables alone, so the same
+ * example runs on the local engine or on any remote adapter.
+ */
+import { fileURLToPath } from "node:url";
+import {
+  type Env,
+  type IdentityResolver,
+  type PolicyDecisionPoint,
+  auditFromEnv,
+  envValue,
+  mappingFromEnv,
+  readEnv,
+  readMcpPdpEnv,
+} from "@mcp-pdp/core";
+import type { GuardOptions } from "@mcp-pdp/mcp";
+import { SERVER_NAME } from "./server.js";
+
+/** The YAML policy of this example. */
+export const POLICY_FILE = fileURLToPath(new URL("../policy.yaml", import.meta.url));
+
+export const ADAPTERS = ["local", "permit", "eunomia", "opa", "cerbos"] as const;
+export type AdapterName = (typeof ADAPTERS)[number];
+
+/** The PDP named by `MCP_PDP_ADAPTER` (default `local`), configured by that adapter's variables. */
+export async function pdpFromEnv(env: Env = process.env): Promise<PolicyDecisionPoint> {
+  const adapter = readEnv({ MCP_PDP_ADAPTER: envValue.oneOf(ADAPTERS) }, env).MCP_PDP_ADAPTER ?? "local";
+  switch (adapter) {
+    case "local": {
+      const { localFromEnv } = await import("@mcp-pdp/local");
+      return localFromEnv({ MCP_PDP_POLICY_FILE: POLICY_FILE, ...env });
+    }
+    case "permit": {
+      const { permitFromEnv } = await import("@mcp-pdp/permit");
+      return permitFromEnv({}, env);
+    }
+    case "eunomia": {
+      const { eunomiaFromEnv } = await import("@mcp-pdp/eunomia");
+      return eunomiaFromEnv({}, env);
+    }
+    case "opa": {
+      const { opaFromEnv } = await import("@mcp-pdp/opa");
+      return opaFromEnv({}, env);
+    }
+    case "cerbos": {
+      const { cerbosFromEnv } = await import("@mcp-pdp/cerbos");
+      return cerbosFromEnv({}, env);
+    }
+  }
+}
+
+/** Every guard option from the environment: PDP, mapping (server `notes`), audit, deny mode. */
+export async function guardOptionsFromEnv(env: Env, identity: IdentityResolver): Promise<GuardOptions> {
+  const generic = readMcpPdpEnv(env);
+  return {
+    pdp: await pdpFromEnv(env),
+    identity,
+    mapping: { serverName: SERVER_NAME, ...mappingFromEnv(env) },
+    audit: auditFromEnv(env),
+    ...(generic.MCP_PDP_DENY_MODE !== undefined ? { denyMode: generic.MCP_PDP_DENY_MODE } : {}),
+    ...(generic.MCP_PDP_EXPOSE_REASONS !== undefined ? { exposeReasons: generic.MCP_PDP_EXPOSE_REASONS } : {}),
+  };
+}
