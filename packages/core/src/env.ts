@@ -42,7 +42,9 @@ export const envValue = {
     }),
   integer: (min = 0, max = Number.MAX_SAFE_INTEGER) =>
     z.string().transform((v, ctx) => {
-      const n = Number(v.trim());
+      // Decimal digits only: Number() would also take "0x10", "1e3" and "1.0".
+      const text = v.trim();
+      const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
       if (!Number.isInteger(n) || n < min || n > max) {
         ctx.addIssue({
           code: "custom",
