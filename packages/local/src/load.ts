@@ -1,9 +1,19 @@
 import { readFileSync } from "node:fs";
 import { PolicyError, describeError } from "@mcp-pdp/core";
 import { parseAllDocuments } from "yaml";
-import { type EunomiaPolicy, type ParsedEunomiaPolicy, eunomiaPolicySchema } from "./eunomia.js";
-import { fromZod, policyError } from "./issues.js";
-import { type NativePolicy, type ParsedNativePolicy, nativePolicySchema } from "./native.js";
+import {
+  type CompiledEunomiaPolicy,
+  type EunomiaPolicy,
+  compileEunomia,
+  eunomiaPolicySchema,
+} from "./eunomia.js";
+import { type Issue, fromZod, policyError } from "./issues.js";
+import {
+  type CompiledRule,
+  type NativePolicy,
+  compileNative,
+  nativePolicySchema,
+} from "./native.js";
 
 /** The two document formats the engine reads. */
 export type PolicyFormat = "native" | "eunomia";
@@ -29,13 +39,14 @@ export type PreparedDocument =
       readonly format: "native";
       readonly source: string;
       readonly input: unknown;
-      readonly doc: ParsedNativePolicy;
+      /** Compiled with orders from 0; the engine renumbers them across documents. */
+      readonly rules: readonly CompiledRule[];
     }
   | {
       readonly format: "eunomia";
       readonly source: string;
       readonly input: unknown;
-      readonly doc: ParsedEunomiaPolicy;
+      readonly policy: CompiledEunomiaPolicy;
     };
 
 interface Origin {
@@ -76,7 +87,7 @@ export function detectFormat(input: unknown): PolicyFormat {
   return "native";
 }
 
-/** Validates one document. Throws a {@link PolicyError} naming the source, rule and field. */
+/** Validates and compiles one document. Throws a {@link PolicyError} naming the source, rule and field. */
 export function prepareDocument(
   input: unknown,
   source: string,
@@ -86,11 +97,24 @@ export function prepareDocument(
   if (kind === "eunomia") {
     const r = eunomiaPolicySchema.safeParse(input);
     if (!r.success) throw policyError(`${source} (Eunomia policy)`, input, fromZod(r.error, input));
-    return { format: kind, source, input, doc: r.data };
+    return { format: kind, source, input, policy: compileEunomia(r.data, source) };
   }
   const r = nativePolicySchema.safeParse(input);
   if (!r.success) throw policyError(source, input, fromZod(r.error, input));
-  return { format: kind, source, input, doc: r.data };
+  const issues: Issue[] = [];
+  const seen = new Map<string, number>();
+  r.data.rules.forEach((rule, i) => {
+    const first = seen.get(rule.name);
+    if (first === undefined) seen.set(rule.name, i);
+    else
+      issues.push({
+        path: ["rules", i, "name"],
+        message: `duplicate rule name; also rules[${first}]`,
+      });
+  });
+  const rules = compileNative(r.data, source, 0, issues);
+  if (issues.length > 0) throw policyError(source, input, issues);
+  return { format: kind, source, input, rules };
 }
 
 function location(line: number, col: number): string {

@@ -10,12 +10,7 @@ import {
   envValue,
   readEnv,
 } from "@mcp-pdp/core";
-import {
-  type CompiledEunomiaPolicy,
-  EunomiaPolicySet,
-  type EunomiaTrace,
-  compileEunomia,
-} from "./eunomia.js";
+import { type CompiledEunomiaPolicy, EunomiaPolicySet, type EunomiaTrace } from "./eunomia.js";
 import { type Issue, formatIssue } from "./issues.js";
 import {
   type PolicyDocument,
@@ -24,7 +19,7 @@ import {
   prepareDocument,
   preparePolicyFile,
 } from "./load.js";
-import { type CompiledRule, type Effect, NativeRuleSet, compileNative } from "./native.js";
+import { type CompiledRule, type Effect, NativeRuleSet } from "./native.js";
 
 /** Options of {@link localPdp}. */
 export interface LocalPdpOptions {
@@ -101,7 +96,8 @@ function build(prepared: readonly PreparedDocument[]): Engine {
   for (const p of prepared) {
     const issues: Issue[] = [];
     if (p.format === "native") {
-      p.doc.rules.forEach((rule, i) => {
+      const base = rules.length;
+      p.rules.forEach((rule, i) => {
         const seen = ruleNames.get(rule.name);
         if (seen !== undefined) {
           issues.push({
@@ -109,17 +105,17 @@ function build(prepared: readonly PreparedDocument[]): Engine {
             message: `duplicate rule name; also in ${seen}`,
           });
         } else ruleNames.set(rule.name, `${p.source} rules[${i}]`);
+        rules.push({ ...rule, order: base + rule.order });
       });
-      rules.push(...compileNative(p.doc, p.source, rules.length, issues));
     } else {
-      const seen = policyNames.get(p.doc.name);
+      const seen = policyNames.get(p.policy.name);
       if (seen !== undefined) {
         issues.push({
           path: ["name"],
-          message: `duplicate policy name ${JSON.stringify(p.doc.name)}; also in ${seen}`,
+          message: `duplicate policy name ${JSON.stringify(p.policy.name)}; also in ${seen}`,
         });
-      } else policyNames.set(p.doc.name, p.source);
-      policies.push(compileEunomia(p.doc, p.source));
+      } else policyNames.set(p.policy.name, p.source);
+      policies.push(p.policy);
     }
     for (const issue of issues) problems.push(formatIssue(p.source, p.input, issue));
   }
