@@ -6,8 +6,8 @@ import { defineConfig } from "vitest/config";
 const root = dirname(fileURLToPath(import.meta.url));
 
 /**
- * Workspace packages resolve to their TypeScript sources (the `source` export condition), so tests
- * need no prior build. Done with aliases rather than a resolve condition: a condition would also
+ * Workspace packages resolve to their TypeScript sources (the `@mcp-pdp/source` export condition), so tests
+ * need no prior build. Done with aliases rather than a resolve condition, which would also
  * reach third-party packages that publish a `source` export of their own.
  */
 function workspaceAliases(): { find: RegExp; replacement: string }[] {
@@ -20,7 +20,7 @@ function workspaceAliases(): { find: RegExp; replacement: string }[] {
       if (!existsSync(file)) continue;
       const pkg = JSON.parse(readFileSync(file, "utf8")) as { name: string; exports?: Record<string, unknown> };
       for (const [key, target] of Object.entries(pkg.exports ?? {})) {
-        const source = typeof target === "string" ? target : (target as { source?: string }).source;
+        const source = typeof target === "string" ? target : (target as Record<string, string | undefined>)["@mcp-pdp/source"];
         if (!source?.endsWith(".ts")) continue;
         const name = pkg.name + key.slice(1);
         aliases.push({ find: new RegExp(`^${name.replace(/[/.]/g, "\\$&")}$`), replacement: resolve(base, dir, source) });

@@ -12,7 +12,7 @@ const pkg = {
   sideEffects: false,
   engines: { node: ">=20.19" },
   exports: {
-    ".": { source: "./src/index.ts", types: "./dist/index.d.ts", default: "./dist/index.js" },
+    ".": { "@mcp-pdp/source": "./src/index.ts", types: "./dist/index.d.ts", default: "./dist/index.js" },
     "./package.json": "./package.json",
   },
   files: ["dist", "src", "README.md"],

@@ -126,7 +126,7 @@ describe("example notes server over stdio", () => {
   it("applies the fixed identity from the environment, and checks still run", async () => {
     const transport = new StdioClientTransport({
       command: process.execPath,
-      args: ["--conditions=source", "--import", "tsx", main],
+      args: ["--conditions=@mcp-pdp/source", "--import", "tsx", main],
       env: { ...(process.env as Record<string, string>), MCP_PDP_IDENTITY_FIXED_VALUE: "bob", MCP_PDP_IDENTITY_ROLES: "user", MCP_PDP_AUDIT: "off" },
       stderr: "pipe",
     });
@@ -137,7 +137,7 @@ describe("example notes server over stdio", () => {
   });
 
   it("fails at start-up naming the variable when the environment is invalid", async () => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", main], {
+    const child = spawn(process.execPath, ["--conditions=@mcp-pdp/source", "--import", "tsx", main], {
       env: { ...process.env, MCP_PDP_ADAPTER: "magic" },
       stdio: ["pipe", "pipe", "pipe"],
     });

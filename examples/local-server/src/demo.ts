@@ -27,7 +27,7 @@ const names = (xs: string[]) => (xs.length ? xs.join(", ") : "(none)");
 for (const caller of callers) {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: ["--conditions=source", "--import", "tsx", main],
+    args: ["--conditions=@mcp-pdp/source", "--import", "tsx", main],
     env: {
       ...(process.env as Record<string, string>),
       MCP_PDP_IDENTITY: "fixed",

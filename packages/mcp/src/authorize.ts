@@ -3,6 +3,7 @@ import {
   type ComponentKind,
   type ComponentMetadata,
   ConfigError,
+  matchesUriTemplate,
   metadataOf,
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -45,15 +46,38 @@ function registeredMetadata(
     resource_template: "_registeredResourceTemplates",
   };
   const table = (server as Record<string, unknown>)[fields[kind]];
-  if (typeof table !== "object" || table === null || !Object.hasOwn(table, id)) return undefined;
-  const entry = (table as Record<string, Record<string, unknown> | undefined>)[id];
-  if (!entry) return undefined;
+  if (typeof table !== "object" || table === null) return undefined;
+  const entries = table as Record<string, Record<string, unknown> | undefined>;
+  const entry = Object.hasOwn(entries, id) ? entries[id] : undefined;
+  if (!entry) {
+    // A concrete URI read through a template takes the template's declaration.
+    return kind === "resource" ? templateMetadata(server, id) : undefined;
+  }
   // Resources keep title/description/_meta inside `metadata`.
   const merged =
     typeof entry.metadata === "object" && entry.metadata !== null
       ? { ...entry, ...entry.metadata }
       : entry;
   return metadataOf(merged);
+}
+
+function templateMetadata(server: object, uri: string): ComponentMetadata | undefined {
+  const templates = (server as Record<string, unknown>)._registeredResourceTemplates;
+  if (typeof templates !== "object" || templates === null) return undefined;
+  for (const entry of Object.values(templates as Record<string, Record<string, unknown>>)) {
+    const template = (entry.resourceTemplate as { uriTemplate?: { toString(): string } } | undefined)
+      ?.uriTemplate;
+    if (template === undefined) continue;
+    const text = template.toString();
+    if (matchesUriTemplate(text, uri)) {
+      return metadataOf(
+        typeof entry.metadata === "object" && entry.metadata !== null
+          ? { ...entry, ...entry.metadata }
+          : entry,
+      );
+    }
+  }
+  return undefined;
 }
 
 /**

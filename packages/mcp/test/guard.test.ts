@@ -388,6 +388,37 @@ describe("authorize(McpServer)", () => {
   });
 });
 
+describe("component metadata at call time", () => {
+  it("comes from the server's registrations before any list, never from the client", async () => {
+    const pdp = recordingPdp(allowAll());
+    const server = new McpServer({ name: "meta", version: "1.0.0" });
+    server.registerTool(
+      "wipe",
+      { annotations: { destructiveHint: true }, _meta: { tags: ["admin"] } },
+      () => ({ content: [] }),
+    );
+    server.registerResource(
+      "page",
+      new ResourceTemplate("docs://page/{id}", { list: undefined }),
+      { description: "a page", _meta: { tags: ["docs"] } },
+      (uri) => ({ contents: [{ uri: uri.href, text: "" }] }),
+    );
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    await client.callTool({ name: "wipe", arguments: {}, _meta: { tags: ["public"] } });
+    expect(pdp.requests[0]?.operation.metadata).toMatchObject({
+      annotations: { destructiveHint: true },
+      tags: ["admin"],
+    });
+    await client.readResource({ uri: "docs://page/3" });
+    expect(pdp.requests[1]?.operation.metadata).toMatchObject({
+      description: "a page",
+      tags: ["docs"],
+    });
+  });
+});
+
 describe("guardTransport on a low-level Server", () => {
   function paginatedServer(calls: string[]) {
     const server = new Server({ name: "low", version: "1.0.0" }, { capabilities: { tools: {} } });
