@@ -12,6 +12,9 @@ export type McpPdpErrorCode =
   | "IDENTITY_INVALID"
   | "CHECK_FAILED";
 
+/** Marks mcp-pdp errors in a way that survives duplicated copies of this module (`instanceof` does not). */
+const ERROR_BRAND = Symbol.for("mcp-pdp.error");
+
 /**
  * Base class of every error mcp-pdp throws. These are local errors: they never cross the wire as
  * they are (the guard turns a failure into a deny with a safe reason).
@@ -23,6 +26,7 @@ export class McpPdpError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+    Object.defineProperty(this, ERROR_BRAND, { value: true });
   }
 }
 
@@ -56,7 +60,12 @@ export class AuthorizationError extends Error {
 
 /** Whether a value is an mcp-pdp error (works across duplicated module copies). */
 export function isMcpPdpError(value: unknown): value is McpPdpError {
-  return value instanceof McpPdpError;
+  return (
+    value instanceof McpPdpError ||
+    (typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[ERROR_BRAND] === true)
+  );
 }
 
 /** A short, secret-free description of an unknown thrown value. */
