@@ -160,6 +160,13 @@ export const MCP_PDP_ENV = {
   MCP_PDP_JWT_AUDIENCE: envValue.string(),
   MCP_PDP_JWT_SUBJECT_CLAIM: envValue.string(),
   MCP_PDP_JWT_ROLES_CLAIM: envValue.string(),
+  MCP_PDP_CACHE_ALLOW_TTL_MS: envValue.integer(0),
+  MCP_PDP_CACHE_DENY_TTL_MS: envValue.integer(0),
+  MCP_PDP_CACHE_MAX: envValue.integer(1),
+  MCP_PDP_TIMEOUT_MS: envValue.integer(1),
+  MCP_PDP_RETRIES: envValue.integer(0, 10),
+  MCP_PDP_BATCH_WAIT_MS: envValue.integer(0, 60_000),
+  MCP_PDP_BATCH_MAX: envValue.integer(1),
 };
 
 export type McpPdpEnv = Parsed<typeof MCP_PDP_ENV>;

@@ -10,3 +10,5 @@ export * from "./combine.js";
 export * from "./env.js";
 export * from "./checks.js";
 export * from "./http.js";
+export * from "./decorators/index.js";
+export * from "./telemetry.js";
