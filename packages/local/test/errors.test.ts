@@ -198,7 +198,9 @@ describe("syntax errors name the file and the line", () => {
 
 describe("files", () => {
   const dir = mkdtempSync(join(tmpdir(), "mcp-pdp-local-errors-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it("names a file that cannot be read", () => {
     const path = join(dir, "missing.yaml");
