@@ -33,6 +33,7 @@ export interface CompiledCondition {
   readonly text: string;
 }
 
+/** Whether the condition holds for the request; an absent or null field gives `onMissing`. */
 export function evaluateCondition(c: CompiledCondition, request: AuthorizationRequest): boolean {
   const v = c.read(request);
   return v === undefined || v === null ? c.onMissing : c.test(v);

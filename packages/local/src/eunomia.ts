@@ -103,6 +103,7 @@ export const eunomiaPolicySchema = strict({
   default_effect: z.enum(["allow", "deny"]).optional(),
 });
 
+/** An Eunomia policy after validation. */
 export type ParsedEunomiaPolicy = z.output<typeof eunomiaPolicySchema>;
 
 /** An entity of an Eunomia check: a principal or a resource. */

@@ -15,6 +15,7 @@ export function isGlob(pattern: string): boolean {
   return pattern.includes("*");
 }
 
+/** Compiles patterns once; a bare `*` matches everything. */
 export function compileMatcher(patterns: readonly string[]): Matcher {
   const exact = new Set<string>();
   const globs: RegExp[] = [];
@@ -27,6 +28,7 @@ export function compileMatcher(patterns: readonly string[]): Matcher {
   return { any, exact, globs, patterns };
 }
 
+/** Whether the value matches any pattern; an absent value matches none. */
 export function matches(matcher: Matcher, value: string | undefined): boolean {
   if (value === undefined) return false;
   if (matcher.any || matcher.exact.has(value)) return true;

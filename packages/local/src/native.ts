@@ -115,6 +115,7 @@ export const nativePolicySchema = strict({
   rules: z.array(ruleSchema),
 });
 
+/** A native document after validation (single values turned into lists). */
 export type ParsedNativePolicy = z.output<typeof nativePolicySchema>;
 
 /** A rule compiled for matching. */
@@ -334,19 +335,28 @@ export class NativeRuleSet {
     }
   }
 
-  /** The first matching rule of an effect (by document order), or undefined. */
-  first(effect: Effect, request: AuthorizationRequest): CompiledRule | undefined {
+  /**
+   * The deciding rule: the first matching deny (by document order), else the first matching
+   * allow, else undefined. The four tables are looked up once for both passes.
+   */
+  decide(request: AuthorizationRequest): CompiledRule | undefined {
     const type = request.resource.type;
     const action = request.action;
     const list = request.operation.phase === "list";
-    let best: CompiledRule | undefined;
     const exact = this.#exact.get(type)?.get(action);
-    if (exact) best = firstIn(exact[effect], request, false, false, list, best);
     const byType = this.#byType.get(type);
-    if (byType) best = firstIn(byType[effect], request, false, true, list, best);
     const byAction = this.#byAction.get(action);
-    if (byAction) best = firstIn(byAction[effect], request, true, false, list, best);
-    return firstIn(this.#wild[effect], request, true, true, list, best);
+    const wild = this.#wild;
+    let best: CompiledRule | undefined;
+    if (exact) best = firstIn(exact.deny, request, false, false, list, best);
+    if (byType) best = firstIn(byType.deny, request, false, true, list, best);
+    if (byAction) best = firstIn(byAction.deny, request, true, false, list, best);
+    best = firstIn(wild.deny, request, true, true, list, best);
+    if (best) return best;
+    if (exact) best = firstIn(exact.allow, request, false, false, list, best);
+    if (byType) best = firstIn(byType.allow, request, false, true, list, best);
+    if (byAction) best = firstIn(byAction.allow, request, true, false, list, best);
+    return firstIn(wild.allow, request, true, true, list, best);
   }
 
   /** Every rule the index offers for the request, in document order, with how it did. */

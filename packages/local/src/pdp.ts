@@ -127,13 +127,11 @@ function build(prepared: readonly PreparedDocument[]): Engine {
 }
 
 function evaluate(engine: Engine, request: AuthorizationRequest): Decision {
-  const deny = engine.native?.first("deny", request);
-  if (deny) return deny.decision;
+  const native = engine.native?.decide(request);
+  if (native?.effect === "deny") return native.decision;
   const eunomia = engine.eunomia?.decide(request);
   if (eunomia && !eunomia.allow) return eunomia;
-  const allow = engine.native?.first("allow", request);
-  if (allow) return allow.decision;
-  return eunomia ?? NO_RULE;
+  return native?.decision ?? eunomia ?? NO_RULE;
 }
 
 function failed(error: unknown): Decision {
