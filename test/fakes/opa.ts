@@ -8,7 +8,8 @@ import { type FakeServer, type RecordedRequest, startJsonServer } from "./shared
 
 /**
  * Evaluates the document at a path for an input: any JSON value, or undefined for an undefined
- * decision (no rule matched and no default).
+ * decision (no rule matched and no default). Throwing simulates an evaluation error (for example a
+ * conflict between rules): 500 for a single call, a per-input error and 207 for a batch.
  */
 export type OpaPolicy = (input: unknown, path: string) => unknown;
 
@@ -102,21 +103,33 @@ export async function startOpaFake(options: OpaFakeOptions = {}): Promise<OpaFak
         const ids = Object.keys(req.body.inputs);
         bulkSizes.push(ids.length);
         const responses: Record<string, unknown> = {};
+        let failed = false;
         for (const id of ids) {
-          responses[id] = evaluate(path, merge(req.body.common_input, req.body.inputs[id]));
+          try {
+            responses[id] = evaluate(path, merge(req.body.common_input, req.body.inputs[id]));
+          } catch (error) {
+            // Enterprise OPA answers 207 with an error object for an input it could not evaluate.
+            failed = true;
+            responses[id] = { code: "internal_error", message: String(error) };
+          }
         }
         if (state.wrongShape) return { status: 200, body: { responses: "none" } };
         if (state.wrongBulkLength) {
           const last = ids.at(-1);
           if (last !== undefined) Reflect.deleteProperty(responses, last);
         }
-        return { status: 200, body: { responses } };
+        return { status: failed ? 207 : 200, body: { responses } };
       }
       if (req.path.startsWith("/v1/data")) {
         singles++;
         const path = req.path.slice("/v1/data/".length).split("?")[0] ?? "";
         const input = isRecord(req.body) ? req.body.input : undefined;
-        const answer = evaluate(path, input);
+        let answer;
+        try {
+          answer = evaluate(path, input);
+        } catch (error) {
+          return { status: 500, body: { code: "internal_error", message: String(error) } };
+        }
         if (state.wrongShape) return { status: 200, body: { result: "maybe" } };
         return { status: 200, body: answer };
       }

@@ -43,6 +43,8 @@ export interface FakeServer extends FailureSwitches {
   readonly url: string;
   /** Every request received, in order (health and admin included). */
   readonly requests: RecordedRequest[];
+  /** The most requests handled at the same time since the last reset. */
+  maxInFlight(): number;
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
@@ -113,7 +115,14 @@ export async function startJsonServer(options: JsonServerOptions): Promise<FakeS
     wrongBulkLength: false,
   };
   const sockets = new Set<Socket>();
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.on("close", () => {
+      inFlight--;
+    });
     void (async () => {
       const text = await readBody(req);
       let body: unknown = undefined;
@@ -161,6 +170,7 @@ export async function startJsonServer(options: JsonServerOptions): Promise<FakeS
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    maxInFlight: () => maxInFlight,
     latency(ms) {
       state.latencyMs = ms;
     },
@@ -183,6 +193,7 @@ export async function startJsonServer(options: JsonServerOptions): Promise<FakeS
       state.wrongShape = false;
       state.wrongBulkLength = false;
       requests.length = 0;
+      maxInFlight = inFlight;
     },
     close() {
       for (const socket of sockets) socket.destroy();

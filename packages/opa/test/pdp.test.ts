@@ -1,0 +1,305 @@
+import {
+  type AuthorizationRequest,
+  Authorizer,
+  ConfigError,
+  type Subject,
+  firstApplicable,
+  mapRequest,
+  resolveMapping,
+} from "@mcp-pdp/core";
+import { allowAll } from "@mcp-pdp/core/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type OpaFake, startOpaFake } from "../../../test/fakes/opa.js";
+import {
+  type OpaInput,
+  type OpaPdp,
+  normalizeDecisionPath,
+  opaFromEnv,
+  opaPdp,
+  toOpaInput,
+} from "../src/index.js";
+
+const TOKEN = "opa-token-1234567890";
+let fake: OpaFake;
+let secured: OpaFake;
+const opened: OpaPdp[] = [];
+function pdp(options: Parameters<typeof opaPdp>[0] = {}, at: OpaFake = fake) {
+  const p = opaPdp({ url: at.url, ...options });
+  opened.push(p);
+  return p;
+}
+
+const bob: Subject = { id: "bob", authenticated: true, roles: ["user"], tenant: "acme" };
+const mapping = resolveMapping({ serverName: "notes" });
+const call = (name: string, args?: Record<string, unknown>): AuthorizationRequest => ({
+  subject: bob,
+  ...mapRequest("tools/call", { name, ...(args ? { arguments: args } : {}) }, mapping),
+});
+const inputOf = (i: unknown) => i as OpaInput;
+
+beforeAll(async () => {
+  fake = await startOpaFake();
+  secured = await startOpaFake({ token: TOKEN, policy: () => true });
+});
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((p) => p.close()));
+  fake.reset();
+  fake.setPolicy(() => undefined);
+  fake.setEnterprise(false);
+  secured.reset();
+});
+afterAll(async () => {
+  await fake.close();
+  await secured.close();
+});
+
+describe("opaPdp input and results", () => {
+  it("posts {input} to /v1/data/<path> with subject, action, resource and operation", async () => {
+    fake.setPolicy(() => true);
+    await pdp().check(call("read_note", { id: "n1" }));
+    const req = fake.requests[0]!;
+    expect(req.path).toBe("/v1/data/mcp/authz/allow");
+    expect(req.body).toEqual({
+      input: {
+        subject: { id: "bob", authenticated: true, roles: ["user"], tenant: "acme" },
+        action: "read-note",
+        resource: {
+          type: "notes",
+          attributes: { tool_name: "read_note", mcp_method: "tools/call", arg_id: "n1" },
+        },
+        operation: {
+          method: "tools/call",
+          phase: "call",
+          component: "tool",
+          name: "read_note",
+          arguments: { id: "n1" },
+          server: "notes",
+        },
+      },
+    });
+  });
+
+  it("leaves out absent operation fields and carries metadata and context", () => {
+    const list = { subject: bob, ...mapRequest("tools/list", {}, mapping) };
+    expect(toOpaInput(list).operation).toEqual({
+      method: "tools/list",
+      phase: "call",
+      server: "notes",
+    });
+    const withMeta = {
+      ...call("x"),
+      operation: { ...call("x").operation, metadata: { annotations: { readOnlyHint: true } } },
+      context: { ip: "127.0.0.1" },
+    };
+    const input = toOpaInput(withMeta);
+    expect(input.operation.metadata).toEqual({ annotations: { readOnlyHint: true } });
+    expect(input.context).toEqual({ ip: "127.0.0.1" });
+  });
+
+  it("accepts a boolean result", async () => {
+    fake.setPolicy((i) => inputOf(i).operation.name === "read_note");
+    expect(await pdp().check(call("read_note"))).toEqual({ allow: true, source: "pdp" });
+    expect(await pdp().check(call("delete_note"))).toEqual({ allow: false, source: "pdp" });
+  });
+
+  it("accepts an {allow, reason} result and carries the decision id", async () => {
+    const fakeWithIds = await startOpaFake({
+      decisionIds: true,
+      policy: () => ({ allow: false, reason: "users may not delete" }),
+    });
+    try {
+      expect(await pdp({}, fakeWithIds).check(call("delete_note"))).toEqual({
+        allow: false,
+        source: "pdp",
+        reason: "users may not delete",
+        decisionId: "fake-1",
+      });
+    } finally {
+      await fakeWithIds.close();
+    }
+  });
+
+  it("treats an undefined decision ({}) as a not-applicable deny, not an error", async () => {
+    const d = await pdp().check(call("anything"));
+    expect(d).toMatchObject({ allow: false, source: "pdp", applicable: false });
+    expect(d.errorCode).toBeUndefined();
+    const combined = firstApplicable(pdp(), allowAll());
+    expect((await combined.check(call("anything"))).allow).toBe(true);
+  });
+
+  it("denies with PDP_BAD_RESPONSE for a result of another shape", async () => {
+    for (const result of ["yes", 1, { allowed: true }, [true]]) {
+      fake.setPolicy(() => result);
+      expect(await pdp().check(call("x"))).toMatchObject({
+        allow: false,
+        source: "error",
+        errorCode: "PDP_BAD_RESPONSE",
+      });
+    }
+  });
+
+  it("uses the configured decision path in any spelling", async () => {
+    fake.setPolicy(() => true);
+    await pdp({ decisionPath: "data.notes.authz.decision" }).check(call("x"));
+    await pdp({ decisionPath: "/v1/data/notes/allow/" }).check(call("x"));
+    expect(fake.requests.map((r) => r.path)).toEqual([
+      "/v1/data/notes/authz/decision",
+      "/v1/data/notes/allow",
+    ]);
+    expect(normalizeDecisionPath("a/b")).toBe("a/b");
+    expect(() => normalizeDecisionPath("")).toThrow(ConfigError);
+    expect(() => normalizeDecisionPath("a//b")).toThrow(ConfigError);
+  });
+});
+
+describe("opaPdp authentication", () => {
+  it("sends the token as a bearer token", async () => {
+    expect((await pdp({ token: TOKEN }, secured).check(call("x"))).allow).toBe(true);
+    expect(secured.requests[0]?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
+  it("denies with PDP_UNAUTHORIZED on a wrong or missing token, without showing it", async () => {
+    const wrong = "opa-WRONG-token-99999";
+    const d = await pdp({ token: wrong }, secured).check(call("x"));
+    expect(d).toMatchObject({ allow: false, source: "error", errorCode: "PDP_UNAUTHORIZED" });
+    expect(JSON.stringify(d)).not.toContain(wrong);
+    const many = await pdp({ token: wrong }, secured).checkMany([call("a"), call("b")]);
+    expect(JSON.stringify(many)).not.toContain(wrong);
+    expect((await pdp({}, secured).check(call("x"))).errorCode).toBe("PDP_UNAUTHORIZED");
+    expect(() => opaPdp({ token: " " })).toThrow(ConfigError);
+  });
+});
+
+describe("opaPdp bulk checks", () => {
+  it("uses the Enterprise batch endpoint with one input per request, in order", async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy((i) => inputOf(i).operation.name?.startsWith("read") === true);
+    const p = pdp();
+    const decisions = await p.checkMany([call("read_a"), call("write_b"), call("read_c")]);
+    expect(decisions.map((d) => d.allow)).toEqual([true, false, true]);
+    expect(p.batchSupported).toBe(true);
+    expect(fake.batchAttempts()).toBe(1);
+    expect(fake.singleCalls()).toBe(0);
+    const body = fake.requests[0]!.body as { inputs: Record<string, unknown> };
+    expect(fake.requests[0]!.path).toBe("/v1/batch/data/mcp/authz/allow");
+    expect(Object.keys(body.inputs)).toEqual(["0", "1", "2"]);
+  });
+
+  it("tries the batch endpoint once, remembers a 404 and falls back to single calls", async () => {
+    fake.setPolicy((i) => inputOf(i).operation.name !== "b");
+    const p = pdp();
+    expect(p.batchSupported).toBeUndefined();
+    const first = p.checkMany([call("a"), call("b"), call("c")]);
+    const second = p.checkMany([call("b"), call("d")]);
+    expect((await first).map((d) => d.allow)).toEqual([true, false, true]);
+    expect((await second).map((d) => d.allow)).toEqual([false, true]);
+    expect(await p.checkMany([call("e"), call("f")])).toHaveLength(2);
+    expect(p.batchSupported).toBe(false);
+    expect(fake.batchAttempts()).toBe(1);
+    expect(fake.singleCalls()).toBe(7);
+  });
+
+  it("bounds the fallback's parallel single calls", async () => {
+    fake.setPolicy(() => true);
+    fake.latency(20);
+    const decisions = await pdp({ batch: false, concurrency: 3 }).checkMany(
+      Array.from({ length: 12 }, (_, i) => call(`t${i}`)),
+    );
+    expect(decisions.every((d) => d.allow)).toBe(true);
+    expect(fake.batchAttempts()).toBe(0);
+    expect(fake.maxInFlight()).toBeLessThanOrEqual(3);
+    expect(fake.maxInFlight()).toBeGreaterThan(1);
+  });
+
+  it("does not remember a batch failure other than 404", async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy(() => true);
+    fake.errorStatus(503);
+    const p = pdp();
+    const failed = await p.checkMany([call("a"), call("b")]);
+    expect(failed.every((d) => d.errorCode === "PDP_UNAVAILABLE")).toBe(true);
+    expect(p.batchSupported).toBeUndefined();
+    fake.errorStatus(undefined);
+    expect((await p.checkMany([call("a"), call("b")])).every((d) => d.allow)).toBe(true);
+    expect(p.batchSupported).toBe(true);
+  });
+
+  it("denies only the item whose batch evaluation failed (207)", async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy((i) => {
+      if (inputOf(i).operation.name === "conflict") throw new Error("eval_conflict_error");
+      return true;
+    });
+    const decisions = await pdp().checkMany([call("a"), call("conflict"), call("c")]);
+    expect(decisions.map((d) => d.allow)).toEqual([true, false, true]);
+    expect(decisions[1]).toMatchObject({ source: "error", errorCode: "PDP_ERROR" });
+    expect(await pdp().check(call("conflict"))).toMatchObject({
+      allow: false,
+      source: "error",
+      errorCode: "PDP_ERROR",
+    });
+  });
+
+  it("splits large batches", async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy(() => true);
+    await pdp({ maxBatchSize: 40 }).checkMany(Array.from({ length: 100 }, (_, i) => call(`t${i}`)));
+    expect([...fake.bulkSizes()].sort((a, b) => a - b)).toEqual([20, 40, 40]);
+  });
+
+  it("filters a list through the Authorizer", async () => {
+    fake.setPolicy((i) => {
+      const input = inputOf(i);
+      return input.action === "list" || input.operation.name === "read_note";
+    });
+    const authorizer = new Authorizer({
+      pdp: pdp(),
+      mapping: { serverName: "notes" },
+      audit: false,
+    });
+    const listed = await authorizer.filterList(
+      "tools/list",
+      { tools: [{ name: "read_note" }, { name: "delete_note" }] },
+      {},
+      bob,
+    );
+    expect(listed.result).toEqual({ tools: [{ name: "read_note" }] });
+    expect(fake.evaluations().map((e) => inputOf(e.input).operation.phase)).toEqual([
+      "list",
+      "list",
+    ]);
+  });
+});
+
+describe("opaFromEnv", () => {
+  it("reads OPA_URL, OPA_DECISION_PATH, OPA_TOKEN and OPA_TIMEOUT_MS; options win", async () => {
+    const p = opaFromEnv(
+      {},
+      {
+        OPA_URL: secured.url,
+        OPA_DECISION_PATH: "data.x.allow",
+        OPA_TOKEN: TOKEN,
+        OPA_TIMEOUT_MS: "300",
+      },
+    );
+    opened.push(p);
+    expect((await p.check(call("x"))).allow).toBe(true);
+    expect(secured.requests[0]?.path).toBe("/v1/data/x/allow");
+    const o = opaFromEnv({ url: secured.url, token: TOKEN }, { OPA_URL: "http://127.0.0.1:1" });
+    opened.push(o);
+    expect((await o.check(call("x"))).allow).toBe(true);
+  });
+
+  it("names a bad variable, without showing the token", () => {
+    expect(() => opaFromEnv({}, { OPA_URL: "opa:8181" })).toThrow(/OPA_URL/);
+    expect(() => opaFromEnv({}, { OPA_DECISION_PATH: "a//b" })).toThrow(/OPA_DECISION_PATH/);
+    expect(() => opaFromEnv({}, { OPA_TIMEOUT_MS: "fast", OPA_TOKEN: TOKEN })).toThrow(
+      /OPA_TIMEOUT_MS/,
+    );
+    try {
+      opaFromEnv({}, { OPA_TIMEOUT_MS: "fast", OPA_TOKEN: TOKEN });
+    } catch (error) {
+      expect(String(error)).not.toContain(TOKEN);
+    }
+  });
+});
