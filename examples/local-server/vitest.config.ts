@@ -1,3 +1,0 @@
-import { vitestConfig } from "../../vitest.base.ts";
-
-export default vitestConfig();
