@@ -42,13 +42,18 @@ for (const caller of callers) {
   console.log(`\n${caller.id} (role ${caller.roles})`);
   console.log(`  tools:      ${names((await client.listTools()).tools.map((t) => t.name))}`);
   console.log(`  resources:  ${names((await client.listResources()).resources.map((r) => r.uri))}`);
-  console.log(`  templates:  ${names((await client.listResourceTemplates()).resourceTemplates.map((r) => r.uriTemplate))}`);
+  console.log(
+    `  templates:  ${names((await client.listResourceTemplates()).resourceTemplates.map((r) => r.uriTemplate))}`,
+  );
   console.log(`  prompts:    ${names((await client.listPrompts()).prompts.map((p) => p.name))}`);
   for (const attempt of attempts) {
-    const outcome = await client.callTool({ name: attempt.tool, arguments: attempt.arguments }).then(
-      () => green("allowed"),
-      (error: unknown) => red(`denied  (${error instanceof Error ? error.message : String(error)})`),
-    );
+    const outcome = await client
+      .callTool({ name: attempt.tool, arguments: attempt.arguments })
+      .then(
+        () => green("allowed"),
+        (error: unknown) =>
+          red(`denied  (${error instanceof Error ? error.message : String(error)})`),
+      );
     console.log(`  call ${attempt.tool.padEnd(13)} ${outcome}`);
   }
   const read = await client.readResource({ uri: "notes://note/1" }).then(

@@ -30,7 +30,10 @@ export interface RunningHttpServer {
 export async function serveHttp(options: HttpServerOptions): Promise<RunningHttpServer> {
   const app = express();
   app.use(express.json({ limit: "4mb" }));
-  const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: McpServer }>();
+  const sessions = new Map<
+    string,
+    { transport: StreamableHTTPServerTransport; server: McpServer }
+  >();
 
   const handle: RequestHandler = (req, res) => {
     const id = req.header("mcp-session-id");
@@ -40,7 +43,9 @@ export async function serveHttp(options: HttpServerOptions): Promise<RunningHttp
       return;
     }
     if (req.method !== "POST" || id !== undefined || !isInitializeRequest(req.body)) {
-      res.status(400).json({ jsonrpc: "2.0", error: { code: -32000, message: "No valid session" }, id: null });
+      res
+        .status(400)
+        .json({ jsonrpc: "2.0", error: { code: -32000, message: "No valid session" }, id: null });
       return;
     }
     const server = options.createServer();
@@ -75,7 +80,11 @@ export async function serveHttp(options: HttpServerOptions): Promise<RunningHttp
       await Promise.all([...sessions.values()].map(({ server }) => server.close()));
       sessions.clear();
       http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        http.close(() => {
+          resolve();
+        }),
+      );
     },
   };
 }

@@ -9,7 +9,7 @@
  * the subject of a bearer JWT signed with MCP_PDP_JWT_SECRET (HS256).
  */
 import { parseArgs } from "node:util";
-import { ConfigError, identityFromEnv } from "@mcp-pdp/core";
+import { ConfigError, type Env, identityFromEnv } from "@mcp-pdp/core";
 import { authorize } from "@mcp-pdp/mcp";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { serveHttp } from "./http.js";
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.http) {
-    const env = { MCP_PDP_IDENTITY: "fixed", ...process.env };
+    const env: Env = { MCP_PDP_IDENTITY: "fixed", ...process.env };
     const options = await guardOptionsFromEnv(env, identityFromEnv(env));
     const server = createNotesServer();
     authorize(server, options);
@@ -52,11 +52,18 @@ async function main(): Promise<void> {
     return;
   }
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: expected a port number, got ${values.port}`);
-  const env = { MCP_PDP_IDENTITY: "jwt", MCP_PDP_JWT_ALGORITHMS: "HS256", ...process.env };
-  if (!env.MCP_PDP_JWT_SECRET) throw new ConfigError("MCP_PDP_JWT_SECRET must be set to verify bearer tokens in --http mode");
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`--port: expected a port number, got ${values.port}`);
+  const env: Env = { MCP_PDP_IDENTITY: "jwt", MCP_PDP_JWT_ALGORITHMS: "HS256", ...process.env };
+  if (!env.MCP_PDP_JWT_SECRET)
+    throw new ConfigError("MCP_PDP_JWT_SECRET must be set to verify bearer tokens in --http mode");
   const guard = await guardOptionsFromEnv(env, identityFromEnv(env));
-  const running = await serveHttp({ createServer: createNotesServer, guard, port, host: values.host });
+  const running = await serveHttp({
+    createServer: createNotesServer,
+    guard,
+    port,
+    host: values.host,
+  });
   console.error(`notes server on ${running.url.href} (PDP: ${guard.pdp.name})`);
   const stop = () => {
     void running.close().then(() => process.exit(0));

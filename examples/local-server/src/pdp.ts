@@ -24,7 +24,8 @@ export type AdapterName = (typeof ADAPTERS)[number];
 
 /** The PDP named by `MCP_PDP_ADAPTER` (default `local`), configured by that adapter's variables. */
 export async function pdpFromEnv(env: Env = process.env): Promise<PolicyDecisionPoint> {
-  const adapter = readEnv({ MCP_PDP_ADAPTER: envValue.oneOf(ADAPTERS) }, env).MCP_PDP_ADAPTER ?? "local";
+  const adapter =
+    readEnv({ MCP_PDP_ADAPTER: envValue.oneOf(ADAPTERS) }, env).MCP_PDP_ADAPTER ?? "local";
   switch (adapter) {
     case "local": {
       const { localFromEnv } = await import("@mcp-pdp/local");
@@ -50,7 +51,10 @@ export async function pdpFromEnv(env: Env = process.env): Promise<PolicyDecision
 }
 
 /** Every guard option from the environment: PDP, mapping (server `notes`), audit, deny mode. */
-export async function guardOptionsFromEnv(env: Env, identity: IdentityResolver): Promise<GuardOptions> {
+export async function guardOptionsFromEnv(
+  env: Env,
+  identity: IdentityResolver,
+): Promise<GuardOptions> {
   const generic = readMcpPdpEnv(env);
   return {
     pdp: await pdpFromEnv(env),
@@ -58,6 +62,8 @@ export async function guardOptionsFromEnv(env: Env, identity: IdentityResolver):
     mapping: { serverName: SERVER_NAME, ...mappingFromEnv(env) },
     audit: auditFromEnv(env),
     ...(generic.MCP_PDP_DENY_MODE !== undefined ? { denyMode: generic.MCP_PDP_DENY_MODE } : {}),
-    ...(generic.MCP_PDP_EXPOSE_REASONS !== undefined ? { exposeReasons: generic.MCP_PDP_EXPOSE_REASONS } : {}),
+    ...(generic.MCP_PDP_EXPOSE_REASONS !== undefined
+      ? { exposeReasons: generic.MCP_PDP_EXPOSE_REASONS }
+      : {}),
   };
 }

@@ -39,7 +39,11 @@ export function createNotesServer(): McpServer {
   );
   server.registerTool(
     "search_notes",
-    { description: "Find notes containing a word", inputSchema: { query: z.string() }, annotations: readOnly },
+    {
+      description: "Find notes containing a word",
+      inputSchema: { query: z.string() },
+      annotations: readOnly,
+    },
     ({ query }) =>
       text(
         [...notes.values()]
@@ -59,13 +63,24 @@ export function createNotesServer(): McpServer {
   );
   server.registerTool(
     "delete_note",
-    { description: "Delete a note", inputSchema: { id: z.string() }, annotations: { destructiveHint: true } },
+    {
+      description: "Delete a note",
+      inputSchema: { id: z.string() },
+      annotations: { destructiveHint: true },
+    },
     ({ id }) => text(notes.delete(id) ? `deleted note ${id}` : `no note ${id}`),
   );
 
-  server.registerResource("index", "notes://index", { description: "Index of all notes" }, (uri) => ({
-    contents: [{ uri: uri.href, text: [...notes.values()].map((n) => `${n.id}: ${n.title}`).join("\n") }],
-  }));
+  server.registerResource(
+    "index",
+    "notes://index",
+    { description: "Index of all notes" },
+    (uri) => ({
+      contents: [
+        { uri: uri.href, text: [...notes.values()].map((n) => `${n.id}: ${n.title}`).join("\n") },
+      ],
+    }),
+  );
   server.registerResource(
     "note",
     new ResourceTemplate("notes://note/{id}", { list: undefined }),
@@ -80,7 +95,10 @@ export function createNotesServer(): McpServer {
     { description: "Ask the model to summarize a note", argsSchema: { id: z.string() } },
     ({ id }) => ({
       messages: [
-        { role: "user", content: { type: "text", text: `Summarize: ${notes.get(id)?.body ?? "(missing)"}` } },
+        {
+          role: "user",
+          content: { type: "text", text: `Summarize: ${notes.get(id)?.body ?? "(missing)"}` },
+        },
       ],
     }),
   );

@@ -385,5 +385,7 @@ export async function mapInChunks<T, R>(
     chunks.push({ chunk: items.slice(offset, offset + size), offset });
   }
   const answers = await mapWithConcurrency(chunks, concurrency, (c) => fn(c.chunk, c.offset));
-  return answers.flat() as R[];
+  const out: R[] = [];
+  for (const answer of answers) out.push(...answer);
+  return out;
 }
