@@ -7,6 +7,7 @@ import {
   JsonHttpClient,
   failureDecision,
   failureDecisions,
+  mapInChunks,
   mapWithConcurrency,
   statusFailureCode,
 } from "../src/index.js";
@@ -221,5 +222,18 @@ describe("failure helpers", () => {
     expect(out).toEqual([2, 4, 6, 8, 10, 12, 14]);
     expect(peak).toBe(3);
     expect(await mapWithConcurrency([], 3, async () => 1)).toEqual([]);
+  });
+
+  it("splits into chunks of at most the size, never empty, answers in order", async () => {
+    const seenChunks: number[][] = [];
+    const out = await mapInChunks([1, 2, 3, 4, 5, 6, 7], 3, 2, async (chunk, offset) => {
+      seenChunks.push([...chunk]);
+      await new Promise((r) => setTimeout(r, chunk.length === 1 ? 1 : 10));
+      return chunk.map((n, i) => `${offset + i}:${n}`);
+    });
+    expect(out).toEqual(["0:1", "1:2", "2:3", "3:4", "4:5", "5:6", "6:7"]);
+    expect(seenChunks.map((c) => c.length).sort()).toEqual([1, 3, 3]);
+    expect(await mapInChunks([], 3, 2, async () => ["x"])).toEqual([]);
+    await expect(mapInChunks([1], 0, 1, async () => [])).rejects.toThrow(ConfigError);
   });
 });
