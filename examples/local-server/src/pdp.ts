@@ -8,6 +8,7 @@ import {
   type IdentityResolver,
   type PolicyDecisionPoint,
   auditFromEnv,
+  decoratorsFromEnv,
   envValue,
   mappingFromEnv,
   readEnv,
@@ -22,15 +23,29 @@ export const POLICY_FILE = fileURLToPath(new URL("../policy.yaml", import.meta.u
 export const ADAPTERS = ["local", "permit", "eunomia", "opa", "cerbos"] as const;
 export type AdapterName = (typeof ADAPTERS)[number];
 
-/** The PDP named by `MCP_PDP_ADAPTER` (default `local`), configured by that adapter's variables. */
+/**
+ * The PDP named by `MCP_PDP_ADAPTER` (default `local`), configured by that adapter's variables.
+ * A remote PDP gets the decorators the `MCP_PDP_CACHE_*`, `MCP_PDP_TIMEOUT_MS`, `MCP_PDP_RETRIES`
+ * and `MCP_PDP_BATCH_*` variables configure (cache, batching, resilience, telemetry).
+ */
 export async function pdpFromEnv(env: Env = process.env): Promise<PolicyDecisionPoint> {
   const adapter =
     readEnv({ MCP_PDP_ADAPTER: envValue.oneOf(ADAPTERS) }, env).MCP_PDP_ADAPTER ?? "local";
   switch (adapter) {
     case "local": {
       const { localFromEnv } = await import("@mcp-pdp/local");
-      return localFromEnv({ MCP_PDP_POLICY_FILE: POLICY_FILE, ...env });
+      return localFromEnv({ MCP_PDP_POLICY_FILE: POLICY_FILE, ...env }); // in-process: nothing to cache
     }
+    default:
+      return decoratorsFromEnv({}, env)(await remoteFromEnv(adapter, env));
+  }
+}
+
+async function remoteFromEnv(
+  adapter: Exclude<AdapterName, "local">,
+  env: Env,
+): Promise<PolicyDecisionPoint> {
+  switch (adapter) {
     case "permit": {
       const { permitFromEnv } = await import("@mcp-pdp/permit");
       return permitFromEnv({}, env);

@@ -1,0 +1,13 @@
+import { describe, expect, it } from "vitest";
+
+describe("@mcp-pdp/mcp public surface", () => {
+  it("exports exactly the guard and authorize entry points", async () => {
+    const mod = await import("@mcp-pdp/mcp");
+    expect(Object.keys(mod).sort()).toEqual([
+      "GuardedTransport",
+      "UNAUTHORIZED_CODE",
+      "authorize",
+      "guardTransport",
+    ]);
+  });
+});
