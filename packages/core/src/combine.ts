@@ -2,12 +2,61 @@ import { safeCheck, safeCheckMany } from "./authorizer.js";
 import { ConfigError } from "./errors.js";
 import type { AuthorizationRequest, CheckOptions, Decision, PolicyDecisionPoint } from "./model.js";
 
-function requirePdps(kind: string, pdps: readonly PolicyDecisionPoint[]): void {
-  if (pdps.length === 0) throw new ConfigError(`${kind}: give at least one PDP`);
-}
+const NONE_APPLIED: Decision = {
+  allow: false,
+  source: "pdp",
+  reason: "no PDP applied",
+  applicable: false,
+};
 
-async function closeAll(pdps: readonly PolicyDecisionPoint[]): Promise<void> {
-  await Promise.all(pdps.map((p) => p.close?.() ?? Promise.resolve()));
+/**
+ * Asks PDPs in order; a request moves on to the next PDP while `goOn(decision)` holds, and keeps
+ * the last decision it got (or `exhausted` when every PDP let it go on, if given). Bulk checks ask
+ * each PDP once, for the requests still undecided.
+ */
+function chain(
+  kind: string,
+  pdps: readonly PolicyDecisionPoint[],
+  goOn: (decision: Decision) => boolean,
+  exhausted?: Decision,
+): PolicyDecisionPoint {
+  if (pdps.length === 0) throw new ConfigError(`${kind}: give at least one PDP`);
+  const settle = (d: Decision) => (exhausted && goOn(d) ? exhausted : d);
+  return {
+    name: `${kind}(${pdps.map((p) => p.name).join(",")})`,
+    async check(request: AuthorizationRequest, options?: CheckOptions) {
+      let last: Decision = NONE_APPLIED;
+      for (const pdp of pdps) {
+        last = await safeCheck(pdp, request, options);
+        if (!goOn(last)) return last;
+      }
+      return settle(last);
+    },
+    async checkMany(requests: readonly AuthorizationRequest[], options?: CheckOptions) {
+      const out = Array.from<Decision>({ length: requests.length }).fill(NONE_APPLIED);
+      let pending = requests.map((_, i) => i);
+      for (const pdp of pdps) {
+        if (pending.length === 0) break;
+        const answers = await safeCheckMany(
+          pdp,
+          pending.map((i) => requests[i] as AuthorizationRequest),
+          options,
+        );
+        const next: number[] = [];
+        pending.forEach((i, k) => {
+          const d = answers[k] as Decision;
+          out[i] = d;
+          if (goOn(d)) next.push(i);
+        });
+        pending = next;
+      }
+      for (const i of pending) out[i] = settle(out[i] as Decision);
+      return out;
+    },
+    async close() {
+      await Promise.all(pdps.map((p) => p.close?.() ?? Promise.resolve()));
+    },
+  };
 }
 
 /**
@@ -15,76 +64,12 @@ async function closeAll(pdps: readonly PolicyDecisionPoint[]): Promise<void> {
  * PDP (local checks) placed first saves calls to a remote one.
  */
 export function allOf(...pdps: readonly PolicyDecisionPoint[]): PolicyDecisionPoint {
-  requirePdps("allOf", pdps);
-  return {
-    name: `allOf(${pdps.map((p) => p.name).join(",")})`,
-    async check(request, options) {
-      let last: Decision | undefined;
-      for (const pdp of pdps) {
-        last = await safeCheck(pdp, request, options);
-        if (!last.allow) return last;
-      }
-      return last ?? { allow: false, source: "error", reason: "no PDP" };
-    },
-    async checkMany(requests, options) {
-      const out: Decision[] = new Array<Decision>(requests.length);
-      let pending = requests.map((_, i) => i);
-      for (const pdp of pdps) {
-        if (pending.length === 0) break;
-        const answers = await safeCheckMany(
-          pdp,
-          pending.map((i) => requests[i] as AuthorizationRequest),
-          options,
-        );
-        const next: number[] = [];
-        pending.forEach((i, k) => {
-          const d = answers[k] as Decision;
-          out[i] = d;
-          if (d.allow) next.push(i);
-        });
-        pending = next;
-      }
-      return out;
-    },
-    close: () => closeAll(pdps),
-  };
+  return chain("allOf", pdps, (d) => d.allow);
 }
 
 /** Allows when any PDP allows; asked in order, the first allow stops the chain. */
 export function anyOf(...pdps: readonly PolicyDecisionPoint[]): PolicyDecisionPoint {
-  requirePdps("anyOf", pdps);
-  return {
-    name: `anyOf(${pdps.map((p) => p.name).join(",")})`,
-    async check(request, options) {
-      let last: Decision | undefined;
-      for (const pdp of pdps) {
-        last = await safeCheck(pdp, request, options);
-        if (last.allow) return last;
-      }
-      return last ?? { allow: false, source: "error", reason: "no PDP" };
-    },
-    async checkMany(requests, options) {
-      const out: Decision[] = new Array<Decision>(requests.length);
-      let pending = requests.map((_, i) => i);
-      for (const pdp of pdps) {
-        if (pending.length === 0) break;
-        const answers = await safeCheckMany(
-          pdp,
-          pending.map((i) => requests[i] as AuthorizationRequest),
-          options,
-        );
-        const next: number[] = [];
-        pending.forEach((i, k) => {
-          const d = answers[k] as Decision;
-          out[i] = d;
-          if (!d.allow) next.push(i);
-        });
-        pending = next;
-      }
-      return out;
-    },
-    close: () => closeAll(pdps),
-  };
+  return chain("anyOf", pdps, (d) => !d.allow);
 }
 
 /**
@@ -92,44 +77,5 @@ export function anyOf(...pdps: readonly PolicyDecisionPoint[]): PolicyDecisionPo
  * when none applies, the request is denied.
  */
 export function firstApplicable(...pdps: readonly PolicyDecisionPoint[]): PolicyDecisionPoint {
-  requirePdps("firstApplicable", pdps);
-  const check = async (
-    request: AuthorizationRequest,
-    options?: CheckOptions,
-  ): Promise<Decision> => {
-    for (const pdp of pdps) {
-      const d = await safeCheck(pdp, request, options);
-      if (d.applicable !== false) return d;
-    }
-    return { allow: false, source: "pdp", reason: "no PDP applied", applicable: false };
-  };
-  return {
-    name: `firstApplicable(${pdps.map((p) => p.name).join(",")})`,
-    check,
-    async checkMany(requests, options) {
-      const out: (Decision | undefined)[] = new Array<Decision | undefined>(requests.length);
-      let pending = requests.map((_, i) => i);
-      for (const pdp of pdps) {
-        if (pending.length === 0) break;
-        const answers = await safeCheckMany(
-          pdp,
-          pending.map((i) => requests[i] as AuthorizationRequest),
-          options,
-        );
-        const next: number[] = [];
-        pending.forEach((i, k) => {
-          const d = answers[k] as Decision;
-          if (d.applicable === false) next.push(i);
-          else out[i] = d;
-        });
-        pending = next;
-      }
-      // Array.from visits the holes of `out` (map would skip them and leave undefined answers).
-      return Array.from(
-        out,
-        (d) => d ?? { allow: false, source: "pdp", reason: "no PDP applied", applicable: false },
-      );
-    },
-    close: () => closeAll(pdps),
-  };
+  return chain("firstApplicable", pdps, (d) => d.applicable === false, NONE_APPLIED);
 }
