@@ -89,6 +89,20 @@ const UNREACHABLE = new Set([
 
 const TIMED_OUT = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
+/**
+ * The texts to scrub from messages: each header value, and the credential after a scheme
+ * (`Bearer <key>` -> `<key>`), longest first so a value is removed before its parts.
+ */
+function secretsOf(headers: Readonly<Record<string, string>>): string[] {
+  const out = new Set<string>();
+  for (const value of Object.values(headers)) {
+    out.add(value);
+    const credential = /^\S+\s+(\S.*)$/.exec(value)?.[1];
+    if (credential !== undefined) out.add(credential);
+  }
+  return [...out].filter((v) => v.length >= 4).sort((a, b) => b.length - a.length);
+}
+
 function failure(code: PdpFailureCode, reason: string, status?: number): PdpFailure {
   return { ok: false, code, reason, ...(status !== undefined ? { status } : {}) };
 }
@@ -163,7 +177,7 @@ export class JsonHttpClient {
     this.#origin = url.origin;
     this.#prefix = url.pathname.replace(/\/+$/, "");
     this.#headers = { ...options.headers };
-    this.#secrets = Object.values(this.#headers).filter((v) => v.length >= 4);
+    this.#secrets = secretsOf(this.#headers);
     this.#maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_BYTES;
     this.#pool = new Pool(this.#origin, { connections, pipelining: 1 });
   }
@@ -203,7 +217,7 @@ export class JsonHttpClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = caller ? AbortSignal.any([caller, timeout]) : timeout;
     const secrets = options.headers
-      ? [...this.#secrets, ...Object.values(options.headers).filter((v) => v.length >= 4)]
+      ? [...this.#secrets, ...secretsOf(options.headers)]
       : this.#secrets;
     let status: number | undefined;
     try {

@@ -188,6 +188,14 @@ describe("JsonHttpClient", () => {
     }
     expect(reasons).toHaveLength(3);
     for (const r of reasons) expect(r).not.toContain(key);
+    // An error message that quotes only the credential, without its scheme, is scrubbed too.
+    const bad = client({
+      url: "http://127.0.0.1:1",
+      headers: { authorization: `Bearer ${key}\n` },
+    });
+    const outcome = await bad.get("/", shape);
+    expect(outcome.ok).toBe(false);
+    expect(JSON.stringify(outcome)).not.toContain(key);
   });
 
   it("refuses bad configuration", () => {
