@@ -90,7 +90,10 @@ describe("example notes server on the local engine, Streamable HTTP with bearer 
   it("treats a missing or forged token as an unauthenticated caller who sees nothing", async () => {
     const anonymous = await httpClient(running.url);
     expect(await viewOf(anonymous)).toEqual(EXPECTED.guest);
-    const forged = await httpClient(running.url, await token("mallory", ["admin"], "some-other-secret-of-32-bytes!!!!"));
+    const forged = await httpClient(
+      running.url,
+      await token("mallory", ["admin"], "some-other-secret-of-32-bytes!!!!"),
+    );
     expect(await viewOf(forged)).toEqual(EXPECTED.guest);
     const event = audit.events.find((e) => e.subject.id === "mallory");
     expect(event).toBeUndefined();
@@ -102,7 +105,9 @@ describe("example notes server on the local engine, Streamable HTTP with bearer 
     const admin = await httpClient(running.url, await token("alice", ["admin"]));
     const user = await httpClient(running.url, await token("bob", ["user"]));
     const rounds = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? admin : user).listTools().then((r) => [i % 2, r.tools.length])),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 === 0 ? admin : user).listTools().then((r) => [i % 2, r.tools.length]),
+      ),
     );
     for (const [who, count] of rounds) expect(count).toBe(who === 0 ? 5 : 3);
     await admin.close();
@@ -114,7 +119,9 @@ describe("example notes server on the local engine, Streamable HTTP with bearer 
     const client = await httpClient(running.url, bearer);
     await client.callTool({ name: "read_note", arguments: { id: "1" } });
     const events = audit.events.filter((e) => e.subject.id === "dana");
-    expect(events.some((e) => e.method === "tools/call" && e.allow && e.action === "read-note")).toBe(true);
+    expect(
+      events.some((e) => e.method === "tools/call" && e.allow && e.action === "read-note"),
+    ).toBe(true);
     expect(JSON.stringify(audit.events)).not.toContain(bearer);
     await client.close();
   });
@@ -127,7 +134,12 @@ describe("example notes server over stdio", () => {
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: ["--conditions=@mcp-pdp/source", "--import", "tsx", main],
-      env: { ...(process.env as Record<string, string>), MCP_PDP_IDENTITY_FIXED_VALUE: "bob", MCP_PDP_IDENTITY_ROLES: "user", MCP_PDP_AUDIT: "off" },
+      env: {
+        ...(process.env as Record<string, string>),
+        MCP_PDP_IDENTITY_FIXED_VALUE: "bob",
+        MCP_PDP_IDENTITY_ROLES: "user",
+        MCP_PDP_AUDIT: "off",
+      },
       stderr: "pipe",
     });
     const client = new Client({ name: "e2e-stdio", version: "1.0.0" });
@@ -137,10 +149,14 @@ describe("example notes server over stdio", () => {
   });
 
   it("fails at start-up naming the variable when the environment is invalid", async () => {
-    const child = spawn(process.execPath, ["--conditions=@mcp-pdp/source", "--import", "tsx", main], {
-      env: { ...process.env, MCP_PDP_ADAPTER: "magic" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=@mcp-pdp/source", "--import", "tsx", main],
+      {
+        env: { ...process.env, MCP_PDP_ADAPTER: "magic" },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));

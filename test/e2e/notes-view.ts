@@ -21,7 +21,11 @@ const CALLS: Record<string, Record<string, string>> = {
   delete_note: { id: "999" },
 };
 
-const succeeds = (p: Promise<unknown>) => p.then(() => true, () => false);
+const succeeds = (p: Promise<unknown>) =>
+  p.then(
+    () => true,
+    () => false,
+  );
 
 export async function viewOf(client: Client): Promise<NotesView> {
   const callable: string[] = [];
@@ -31,7 +35,9 @@ export async function viewOf(client: Client): Promise<NotesView> {
   return {
     tools: (await client.listTools()).tools.map((t) => t.name).sort(),
     resources: (await client.listResources()).resources.map((r) => r.uri).sort(),
-    templates: (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate).sort(),
+    templates: (await client.listResourceTemplates()).resourceTemplates
+      .map((t) => t.uriTemplate)
+      .sort(),
     prompts: (await client.listPrompts()).prompts.map((p) => p.name).sort(),
     callable: callable.sort(),
     readIndex: await succeeds(client.readResource({ uri: "notes://index" })),
