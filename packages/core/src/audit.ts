@@ -42,6 +42,8 @@ export interface AuditSink {
   close?(): Promise<void>;
 }
 
+const guardedStreams = new WeakSet<Writable>();
+
 /** Options of {@link jsonLinesAuditSink}. */
 export interface JsonLinesAuditSinkOptions {
   /** A stream, or a file path appended to. @defaultValue `process.stderr` (stdout carries stdio MCP traffic) */
@@ -68,7 +70,11 @@ export function jsonLinesAuditSink(options: JsonLinesAuditSinkOptions = {}): Aud
     typeof dest === "string" ? createWriteStream(dest, { flags: "a" }) : dest;
   // A failing destination must never take the server down.
   const report = warnOnce("audit sink");
-  stream.on("error", report);
+  // One listener per stream, however many sinks share it (process.stderr is shared by default).
+  if (!guardedStreams.has(stream)) {
+    guardedStreams.add(stream);
+    stream.on("error", report);
+  }
   // Writes not yet handed to the destination; `drain` alone cannot tell (it fires only after a
   // write returned false), so each write's callback is counted.
   let pending = 0;
