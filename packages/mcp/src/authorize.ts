@@ -65,8 +65,9 @@ function templateMetadata(server: object, uri: string): ComponentMetadata | unde
   const templates = (server as Record<string, unknown>)._registeredResourceTemplates;
   if (typeof templates !== "object" || templates === null) return undefined;
   for (const entry of Object.values(templates as Record<string, Record<string, unknown>>)) {
-    const template = (entry.resourceTemplate as { uriTemplate?: { toString(): string } } | undefined)
-      ?.uriTemplate;
+    const template = (
+      entry.resourceTemplate as { uriTemplate?: { toString(): string } } | undefined
+    )?.uriTemplate;
     if (template === undefined) continue;
     const text = template.toString();
     if (matchesUriTemplate(text, uri)) {

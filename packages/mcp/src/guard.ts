@@ -149,15 +149,17 @@ export class GuardedTransport implements Transport {
   }
 
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const m = message as { id?: RequestId; result?: unknown };
+    const m = message as { id?: RequestId; result?: unknown; method?: unknown };
+    // Only a response (no method) to a list request the guard let through is filtered; an error
+    // response just ends the wait.
     const pending =
-      m.id !== undefined && m.result !== undefined ? this.#lists.get(m.id) : undefined;
+      m.id !== undefined && m.method === undefined ? this.#lists.get(m.id) : undefined;
     if (pending === undefined || m.id === undefined) {
       await this.inner.send(message, options);
       return;
     }
     this.#lists.delete(m.id);
-    if (!isListMethod(pending.method)) {
+    if (m.result === undefined || !isListMethod(pending.method)) {
       await this.inner.send(message, options);
       return;
     }

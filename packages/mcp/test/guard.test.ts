@@ -484,3 +484,30 @@ describe("guardTransport on a low-level Server", () => {
     expect(calls).toEqual(["a"]);
   });
 });
+
+describe("guard bookkeeping", () => {
+  it("forgets a list request the server answered with an error, and filters the next one", async () => {
+    const server = new Server({ name: "flaky", version: "1.0.0" }, { capabilities: { tools: {} } });
+    let fail = true;
+    server.setRequestHandler(ListToolsRequestSchema, () => {
+      if (fail) throw new McpError(-32603, "backend down");
+      return {
+        tools: [
+          { name: "a", inputSchema: { type: "object" } },
+          { name: "b", inputSchema: { type: "object" } },
+        ],
+      };
+    });
+    const pdp = recordingPdp(functionPdp((r) => r.action === "list" || r.operation.name === "a"));
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    const guarded = guardTransport(serverSide, options(pdp));
+    await server.connect(guarded);
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(clientSide);
+    await expect(client.listTools()).rejects.toMatchObject({
+      message: expect.stringContaining("backend down"),
+    });
+    fail = false;
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
+  });
+});
