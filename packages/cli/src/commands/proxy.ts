@@ -1,0 +1,164 @@
+import { Authorizer, ConfigError, type Env, readMcpPdpEnv } from "@mcp-pdp/core";
+import { HELP_OPTION, oneOf, parseCommand } from "../args.js";
+import { auditFor, choosePdp, decorate, identityFor, mappingFor } from "../config.js";
+import { type CliIo, EXIT, UsageError, println } from "../io.js";
+import type { ServerCommand } from "../proxy/bridge.js";
+import { runStdioProxy } from "../proxy/stdio.js";
+
+export const PROXY_HELP = `Usage: mcp-pdp proxy [options] -- <command> [args...]
+
+Secures an existing stdio MCP server without changing it: runs <command> as a child process and
+serves MCP on this process's stdin/stdout in front of it. Every request is decided by the policy
+before it reaches the server (a denied one gets JSON-RPC error -32010 and never arrives), and the
+lists the server returns are filtered to what the caller may use.
+
+PDP (one of):
+  --policy file          a local engine policy file (repeat for several; or MCP_PDP_POLICY_FILE)
+  --adapter name         local, permit, eunomia, opa or cerbos (or MCP_PDP_ADAPTER), configured by
+                         its environment variables (PERMIT_API_KEY, OPA_URL, CERBOS_URL, ...)
+
+Caller (stdio carries no credentials: whoever starts the proxy says who the caller is):
+  --subject id           the caller's id (default: MCP_PDP_IDENTITY_FIXED_VALUE, else "client")
+  --role r               a role (repeat for several; default: MCP_PDP_IDENTITY_ROLES)
+  --tenant t             the caller's tenant (default: MCP_PDP_IDENTITY_TENANT)
+
+Options:
+  --server-name name     the server name of the mapping (default: MCP_SERVER_NAME, else mcp_server)
+  --deny-mode m          error (JSON-RPC -32010, default), tool-result or not-found
+                         (or MCP_PDP_DENY_MODE)
+  --expose-reasons       send the policy's reason to the client (or MCP_PDP_EXPOSE_REASONS)
+  --audit target         stderr (default), off, or a file appended to (or MCP_PDP_AUDIT); never
+                         stdout, which carries the protocol
+  -q, --quiet            no start-up line on stderr
+  -h, --help             show this help
+
+The server runs with this process's environment, minus the PDP credentials (PERMIT_API_KEY,
+PERMIT_MCP_PERMIT_API_KEY, WAY_API_KEY, OPA_TOKEN, CERBOS_HEADERS, MCP_PDP_JWT_SECRET). Its stderr
+is passed through. The proxy exits when either side closes, with the server's exit code.
+
+Example:
+  mcp-pdp proxy --policy policy.yaml --subject alice --role user -- npx -y @modelcontextprotocol/server-memory`;
+
+const OPTIONS = {
+  ...HELP_OPTION,
+  policy: { type: "string", multiple: true },
+  adapter: { type: "string" },
+  subject: { type: "string" },
+  role: { type: "string", multiple: true },
+  tenant: { type: "string" },
+  "server-name": { type: "string" },
+  "deny-mode": { type: "string" },
+  "expose-reasons": { type: "boolean" },
+  audit: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+} as const;
+
+/** Variables holding PDP credentials: the proxy needs them, the server it secures does not. */
+export const PDP_SECRET_VARIABLES: readonly string[] = [
+  "PERMIT_API_KEY",
+  "PERMIT_MCP_PERMIT_API_KEY",
+  "WAY_API_KEY",
+  "OPA_TOKEN",
+  "CERBOS_HEADERS",
+  "MCP_PDP_JWT_SECRET",
+];
+
+/** The server's environment: ours, without the PDP credentials. */
+export function serverEnv(env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && !PDP_SECRET_VARIABLES.includes(key)) out[key] = value;
+  }
+  return out;
+}
+
+/** Splits `[options] -- command args...`; without `--`, the first positional starts the command. */
+function splitCommand(args: readonly string[]): { own: string[]; server: string[] } {
+  const dash = args.indexOf("--");
+  if (dash >= 0) return { own: args.slice(0, dash), server: args.slice(dash + 1) };
+  return { own: [...args], server: [] };
+}
+
+/** `mcp-pdp proxy [options] -- <command> [args...]`. */
+export async function proxy(
+  args: readonly string[],
+  io: CliIo,
+  signal?: AbortSignal,
+): Promise<number> {
+  const { own, server } = splitCommand(args);
+  const { values, positionals } = parseCommand("proxy", own, OPTIONS, {
+    positionals: true,
+    hint: "put the server command after --, e.g. mcp-pdp proxy --policy policy.yaml -- npx my-server --its-flag",
+  });
+  if (values.help) {
+    println(io.stdout, PROXY_HELP);
+    return EXIT.ok;
+  }
+  const serverArgs = server.length > 0 ? server : positionals;
+  if (server.length > 0 && positionals.length > 0) {
+    throw new UsageError(
+      `proxy: unexpected ${JSON.stringify(positionals[0])} before --; the server command goes after --`,
+      "proxy",
+    );
+  }
+  const [command, ...commandArgs] = serverArgs;
+  if (command === undefined || command === "") {
+    throw new UsageError(
+      "proxy: give the server command after --, e.g. mcp-pdp proxy --policy policy.yaml -- npx @modelcontextprotocol/server-memory",
+      "proxy",
+    );
+  }
+  const env = io.env;
+  const generic = readMcpPdpEnv(env);
+  const denyMode =
+    oneOf("proxy", "--deny-mode", values["deny-mode"], [
+      "error",
+      "tool-result",
+      "not-found",
+    ] as const) ?? generic.MCP_PDP_DENY_MODE;
+  const exposeReasons = values["expose-reasons"] ?? generic.MCP_PDP_EXPOSE_REASONS;
+  const caller = identityFor(values, env);
+  if (caller.mode !== "fixed") {
+    throw new ConfigError(
+      `MCP_PDP_IDENTITY=${caller.mode}: stdio carries no headers or tokens, so every caller would be unauthenticated; use fixed (--subject/--role)`,
+    );
+  }
+  const audit = auditFor(values.audit, env, io.cwd, true);
+  const chosen = await choosePdp("proxy", values, env, io.cwd);
+  const mapping = await mappingFor(chosen.adapter, values["server-name"], env);
+  const authorizer = new Authorizer({
+    pdp: decorate(chosen, env),
+    identity: caller.identity,
+    mapping,
+    audit,
+  });
+  try {
+    const who = caller.subject
+      ? `${caller.subject.id}${caller.subject.roles?.length ? ` [${caller.subject.roles.join(", ")}]` : ""}`
+      : caller.mode;
+    return await runStdioProxy({
+      server: {
+        command,
+        args: commandArgs,
+        env: serverEnv(env),
+        cwd: io.cwd,
+      } satisfies ServerCommand,
+      authorizer,
+      ...(denyMode !== undefined ? { denyMode } : {}),
+      ...(exposeReasons !== undefined ? { exposeReasons } : {}),
+      stdin: io.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      ...(signal ? { signal } : {}),
+      onStarted: (pid) => {
+        if (values.quiet) return;
+        println(
+          io.stderr,
+          `mcp-pdp proxy: ${[command, ...commandArgs].join(" ")} (pid ${pid ?? "?"}) behind ${chosen.description}, server name ${authorizer.mapping.serverName}, caller ${who}`,
+        );
+      },
+    });
+  } finally {
+    await authorizer.close();
+  }
+}

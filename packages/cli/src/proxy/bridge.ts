@@ -1,0 +1,179 @@
+import type { ChildProcess } from "node:child_process";
+import type { Writable } from "node:stream";
+import type { Authorizer } from "@mcp-pdp/core";
+import { type DenyMode, GuardedTransport } from "@mcp-pdp/mcp";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { CliError } from "../io.js";
+
+/** The server process the proxy runs. */
+export interface ServerCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** The server's environment (the whole of it: nothing else is inherited). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+/** How a bridge ended. */
+export interface BridgeEnd {
+  /** Which side closed first. */
+  readonly by: "client" | "server";
+  /** The server's exit code, when it exited by itself. */
+  readonly exitCode: number | null;
+  /** The signal that ended the server, if one did. */
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A client transport joined to one server process through the guard. */
+export interface Bridge {
+  /** The server process's id. */
+  readonly pid: number | undefined;
+  /** Resolves once both sides are closed and the server process is gone. */
+  readonly done: Promise<BridgeEnd>;
+  /** Closes the client side and stops the server (stdin closed, then SIGTERM, then SIGKILL). */
+  close(): Promise<void>;
+}
+
+/** Options of {@link openBridge}. */
+export interface BridgeOptions {
+  readonly client: Transport;
+  readonly server: ServerCommand;
+  readonly authorizer: Authorizer;
+  readonly denyMode?: DenyMode;
+  readonly exposeReasons?: boolean;
+  /** Where the server's stderr and the bridge's own problems go. */
+  readonly stderr: Writable;
+}
+
+/**
+ * The SDK transport keeps its child process private; its exit code is what the proxy must pass on.
+ * If a later SDK renames the field, the exit code is simply unknown.
+ */
+function childOf(transport: StdioClientTransport): ChildProcess | undefined {
+  const child = (transport as unknown as { _process?: unknown })._process;
+  return typeof child === "object" && child !== null && "pid" in child
+    ? (child as ChildProcess)
+    : undefined;
+}
+
+function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
+function line(stderr: Writable, text: string): void {
+  stderr.write(`mcp-pdp proxy: ${text}\n`);
+}
+
+/**
+ * Spawns the server and forwards raw JSON-RPC messages both ways. The client side is wrapped in a
+ * {@link GuardedTransport}: each request is decided before it is forwarded (a denied one is
+ * answered by the guard and never reaches the server), and list results coming back are filtered.
+ */
+export async function openBridge(options: BridgeOptions): Promise<Bridge> {
+  const { server, stderr } = options;
+  const upstream = new StdioClientTransport({
+    command: server.command,
+    args: [...server.args],
+    env: { ...server.env },
+    // The server's own log lines go where ours go; its stdout is the protocol.
+    stderr: "pipe",
+    ...(server.cwd !== undefined ? { cwd: server.cwd } : {}),
+  });
+  const downstream = new GuardedTransport(options.client, options.authorizer, {
+    ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
+    ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
+  });
+  // Forwarded messages not yet written, so nothing the server answered is lost when it exits.
+  const toClient = new Set<Promise<void>>();
+  let ending: BridgeEnd["by"] | undefined;
+  let exitCode: number | null = null;
+  let signal: NodeJS.Signals | null = null;
+  let serverClosed = false;
+  let clientClosed = false;
+  let finish: (end: BridgeEnd) => void = () => undefined;
+  const done = new Promise<BridgeEnd>((resolve) => (finish = resolve));
+  const settle = (): void => {
+    if (serverClosed && clientClosed) finish({ by: ending ?? "server", exitCode, signal });
+  };
+
+  downstream.onmessage = (message: JSONRPCMessage) => {
+    upstream.send(message).catch((error: unknown) => {
+      if (!serverClosed) line(stderr, `cannot forward to the server: ${String(error)}`);
+    });
+  };
+  upstream.onmessage = (message: JSONRPCMessage) => {
+    const sent = downstream.send(message).catch((error: unknown) => {
+      if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
+    });
+    toClient.add(sent);
+    void sent.finally(() => toClient.delete(sent));
+  };
+
+  const closeClient = async (): Promise<void> => {
+    if (clientClosed) return;
+    clientClosed = true;
+    // Bounded: a client that stopped reading must not keep the proxy alive.
+    await within(Promise.allSettled([...toClient]), 2000);
+    await downstream.close().catch(() => undefined);
+    settle();
+  };
+  const closeServer = async (): Promise<void> => {
+    await upstream.close().catch(() => undefined);
+  };
+  upstream.stderr?.on("data", (chunk: Buffer) => stderr.write(chunk));
+  try {
+    await upstream.start();
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new CliError(`cannot start the server ${JSON.stringify(server.command)}: ${why}`, {
+      cause: error,
+    });
+  }
+  // Attached once the process runs: a spawn failure is reported once, by the error thrown above.
+  upstream.onerror = (error) => {
+    line(stderr, `server: ${error.message}`);
+  };
+  downstream.onerror = (error) => {
+    line(stderr, `client: ${error.message}`);
+  };
+  upstream.onclose = () => {
+    serverClosed = true;
+    ending ??= "server";
+    void closeClient();
+    settle();
+  };
+  downstream.onclose = () => {
+    if (clientClosed) return;
+    ending ??= "client";
+    clientClosed = true;
+    void closeServer();
+    settle();
+  };
+
+  const child = childOf(upstream);
+  child?.once("exit", (code, sig) => {
+    exitCode = code;
+    signal = sig;
+  });
+  await downstream.start();
+
+  return {
+    pid: child?.pid,
+    done,
+    async close() {
+      ending ??= "client";
+      await closeClient();
+      await closeServer();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { PassThrough } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { main } from "../src/index.js";
+
+const require = createRequire(import.meta.url);
+
+/** The command's entry point, run from source. */
+export const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+
+/** Node flags that run the TypeScript sources with workspace packages resolved to theirs. */
+export const NODE_FLAGS = [
+  "--import",
+  pathToFileURL(join(dirname(require.resolve("tsx/package.json")), "dist/loader.mjs")).href,
+  "--conditions=@mcp-pdp/source",
+];
+
+/** The entry script of an npm package's bin, found through its package.json. */
+export function binOf(pkg: string, bin?: string): string {
+  const manifest = require.resolve(`${pkg}/package.json`);
+  const json = JSON.parse(readFileSync(manifest, "utf8")) as {
+    bin: string | Record<string, string>;
+  };
+  const rel = typeof json.bin === "string" ? json.bin : json.bin[bin ?? Object.keys(json.bin)[0]!]!;
+  return join(dirname(manifest), rel);
+}
+
+export const MEMORY_SERVER = binOf("@modelcontextprotocol/server-memory");
+export const EVERYTHING_SERVER = binOf("@modelcontextprotocol/server-everything");
+
+/** A fresh temporary directory, removed by the returned function. */
+export function tempDir(): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "mcp-pdp-cli-"));
+  return {
+    dir,
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The result of running the command. */
+export interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function collector() {
+  const stream = new PassThrough();
+  let text = "";
+  stream.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  return { stream, text: () => text };
+}
+
+/** Runs `main` in-process with captured output. */
+export async function runMain(
+  argv: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+): Promise<Run> {
+  const out = collector();
+  const err = collector();
+  const code = await main(argv, {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: options.env ?? {},
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+/** Runs the real command in a child process. */
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; input?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, ...args], {
+      cwd: options.cwd ?? process.cwd(),
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/** An MCP client connected through `mcp-pdp proxy <proxyArgs>`, and the proxy's stderr. */
+export async function connectThroughProxy(
+  proxyArgs: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [...NODE_FLAGS, CLI, "proxy", ...proxyArgs],
+    env: Object.fromEntries(
+      Object.entries({ PATH: process.env.PATH, ...env }).filter(
+        (e): e is [string, string] => e[1] !== undefined,
+      ),
+    ),
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const client = new Client({ name: "cli-test", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, transport, stderr: () => stderr };
+}
+
+/** The JSON audit events in a text of lines (other lines are skipped). */
+export function auditEvents(text: string): Record<string, unknown>[] {
+  const events: Record<string, unknown>[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      events.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a partial line
+    }
+  }
+  return events;
+}
