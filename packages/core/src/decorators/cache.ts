@@ -73,6 +73,18 @@ const MAX_DEPTH = 32;
 class Uncacheable extends Error {}
 const UNCACHEABLE = new Uncacheable("value cannot be part of a cache key");
 
+/** Characters JSON.stringify escapes: quotes, backslashes, control characters, lone surrogates. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `JSON.stringify(text)`, skipping the call for the usual text with nothing to escape (cache keys
+ * are built on every check, and most of their strings are plain names).
+ */
+function quote(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 /**
  * An injective text encoding of JSON-like values: strings are JSON-quoted, object keys are sorted,
  * and values JSON cannot tell apart (`undefined`, `NaN`, dates, bigints) get tokens of their own.
@@ -82,7 +94,7 @@ const UNCACHEABLE = new Uncacheable("value cannot be part of a cache key");
 function encode(value: unknown, depth: number): string {
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value);
+      return quote(value);
     case "number":
       // NaN and ±Infinity keep their names (JSON would turn them all into null).
       return String(value);
@@ -107,12 +119,13 @@ function encode(value: unknown, depth: number): string {
       const proto: unknown = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) throw UNCACHEABLE;
       const record = value as Record<string, unknown>;
-      const keys = Object.keys(record).sort();
+      const keys = Object.keys(record);
+      if (keys.length > 1) keys.sort();
       let out = "{";
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i] as string;
         if (i > 0) out += ",";
-        out += JSON.stringify(k) + ":" + encode(record[k], depth + 1);
+        out += quote(k) + ":" + encode(record[k], depth + 1);
       }
       return out + "}";
     }
