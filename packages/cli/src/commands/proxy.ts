@@ -29,6 +29,8 @@ Options:
   --expose-reasons       send the policy's reason to the client (or MCP_PDP_EXPOSE_REASONS)
   --audit target         stderr (default), off, or a file appended to (or MCP_PDP_AUDIT); never
                          stdout, which carries the protocol
+  --no-prefetch          do not read the server's lists before the client's first request (then a
+                         call made before any list is decided without the server's annotations)
   -q, --quiet            no start-up line on stderr
   -h, --help             show this help
 
@@ -50,6 +52,7 @@ const OPTIONS = {
   "deny-mode": { type: "string" },
   "expose-reasons": { type: "boolean" },
   audit: { type: "string" },
+  "no-prefetch": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
 } as const;
 
@@ -146,6 +149,7 @@ export async function proxy(
       authorizer,
       ...(denyMode !== undefined ? { denyMode } : {}),
       ...(exposeReasons !== undefined ? { exposeReasons } : {}),
+      ...(values["no-prefetch"] ? { prefetch: false } : {}),
       stdin: io.stdin,
       stdout: io.stdout,
       stderr: io.stderr,

@@ -4,8 +4,9 @@ import type { Authorizer } from "@mcp-pdp/core";
 import { type DenyMode, GuardedTransport } from "@mcp-pdp/mcp";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { CliError } from "../io.js";
+import { HoldingTransport, listsFor, prefetchComponents } from "./prefetch.js";
 
 /** The server process the proxy runs. */
 export interface ServerCommand {
@@ -45,6 +46,14 @@ export interface BridgeOptions {
   readonly exposeReasons?: boolean;
   /** Where the server's stderr and the bridge's own problems go. */
   readonly stderr: Writable;
+  /**
+   * Read the server's lists once the client initialized, before its first request is decided, so
+   * calls are decided on what the server declares (annotations, tags) even without a prior list.
+   * @defaultValue true
+   */
+  readonly prefetch?: boolean;
+  /** Milliseconds the client's first requests may wait for that read. @defaultValue 5000 */
+  readonly prefetchTimeoutMs?: number;
 }
 
 /**
@@ -88,7 +97,44 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     stderr: "pipe",
     ...(server.cwd !== undefined ? { cwd: server.cwd } : {}),
   });
-  const downstream = new GuardedTransport(options.client, options.authorizer, {
+  // The proxy's own requests to the server, answered to it rather than to the client.
+  const own = new Map<
+    RequestId,
+    { resolve: (result: unknown) => void; reject: (e: Error) => void }
+  >();
+  let ownCount = 0;
+  const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const id = `mcp-pdp-proxy-${++ownCount}`;
+      own.set(id, { resolve, reject });
+      upstream.send({ jsonrpc: "2.0", id, method, params }).catch((error: unknown) => {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      });
+    });
+  let initializeId: RequestId | undefined;
+  let serverCapabilities: unknown;
+  const prefetch = async (): Promise<void> => {
+    try {
+      await within(
+        prefetchComponents({
+          authorizer: options.authorizer,
+          lists: listsFor(serverCapabilities),
+          request,
+        }),
+        options.prefetchTimeoutMs ?? 5000,
+      );
+    } finally {
+      holding.release();
+    }
+  };
+  const holding = new HoldingTransport(
+    options.client,
+    (message) =>
+      options.prefetch !== false &&
+      (message as { method?: unknown }).method === "notifications/initialized",
+    () => void prefetch(),
+  );
+  const downstream = new GuardedTransport(holding, options.authorizer, {
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
   });
@@ -106,11 +152,26 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   };
 
   downstream.onmessage = (message: JSONRPCMessage) => {
+    const m = message as { method?: unknown; id?: RequestId };
+    if (m.method === "initialize" && m.id !== undefined) initializeId = m.id;
     upstream.send(message).catch((error: unknown) => {
       if (!serverClosed) line(stderr, `cannot forward to the server: ${String(error)}`);
     });
   };
   upstream.onmessage = (message: JSONRPCMessage) => {
+    const m = message as { id?: RequestId; result?: unknown; error?: { message?: unknown } };
+    const isResponse = m.id !== undefined && (m.result !== undefined || m.error !== undefined);
+    const mine = isResponse && m.id !== undefined ? own.get(m.id) : undefined;
+    if (mine && m.id !== undefined) {
+      own.delete(m.id);
+      if (m.error !== undefined) mine.reject(new Error(String(m.error.message)));
+      else mine.resolve(m.result);
+      return;
+    }
+    if (initializeId !== undefined && m.id === initializeId && m.result !== undefined) {
+      serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
+      initializeId = undefined;
+    }
     const sent = downstream.send(message).catch((error: unknown) => {
       if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
     });

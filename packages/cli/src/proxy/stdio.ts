@@ -11,6 +11,8 @@ export interface StdioProxyOptions {
   readonly authorizer: Authorizer;
   readonly denyMode?: DenyMode;
   readonly exposeReasons?: boolean;
+  /** Read the server's lists before the first request is decided (see `openBridge`). @defaultValue true */
+  readonly prefetch?: boolean;
   /** The MCP client's side: the protocol in and out. */
   readonly stdin: Readable;
   readonly stdout: Writable;
@@ -48,6 +50,7 @@ export async function runStdioProxy(options: StdioProxyOptions): Promise<number>
     stderr: options.stderr,
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
+    ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
   });
   options.onStarted?.(bridge.pid);
   // The SDK's stdio transport does not notice its input ending: the client went away.
