@@ -15,24 +15,19 @@ export interface Connection {
 }
 
 /**
- * The notes server: `read_note` (the tool the call figures call) and `extraTools` more tools with
- * the given names, each with a one-field input schema like a typical tool.
+ * A server with the given tools (by default only `read_note`, the tool the call figures call),
+ * each with a one-field input schema and a description, like a typical tool.
  */
-export function notesServer(extraTools: readonly string[] = []): McpServer {
+export function notesServer(tools: readonly string[] = ["read_note"]): McpServer {
   const server = new McpServer({ name: "notes", version: "1.0.0" });
-  server.registerTool(
-    "read_note",
-    {
-      description: "Reads a note by id.",
-      inputSchema: { id: z.string() },
-      annotations: { readOnlyHint: true },
-    },
-    ({ id }) => ({ content: [{ type: "text", text: `note ${id}` }] }),
-  );
-  for (const name of extraTools) {
+  for (const name of tools) {
     server.registerTool(
       name,
-      { description: `The ${name} tool.`, inputSchema: { id: z.string() } },
+      {
+        description: `The ${name} tool.`,
+        inputSchema: { id: z.string() },
+        annotations: { readOnlyHint: true },
+      },
       ({ id }) => ({ content: [{ type: "text", text: `${name} ${id}` }] }),
     );
   }
@@ -63,7 +58,7 @@ export async function connect(server: McpServer, guard?: GuardOptions): Promise<
 export async function callReadNote(client: Client): Promise<void> {
   const result = await client.callTool({ name: "read_note", arguments: { id: "n1" } });
   const content = result.content as { text?: string }[] | undefined;
-  if (result.isError === true || content?.[0]?.text !== "note n1") {
+  if (result.isError === true || content?.[0]?.text !== "read_note n1") {
     throw new Error(`read_note answered ${JSON.stringify(result)}`);
   }
 }

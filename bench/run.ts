@@ -15,10 +15,10 @@ import { type Figure, passes, table, writeResults } from "./report.js";
 type Runner = (remote: RemotePdp) => Promise<Figure>;
 
 const FIGURES: Record<string, Runner> = {
-  "call-local": () => callLocal(600),
-  "call-remote-cached": (remote) => callRemoteCached(remote, 600),
+  "call-local": () => callLocal(1000),
+  "call-remote-cached": (remote) => callRemoteCached(remote, 1000),
   "list-batched": (remote) => listBatched(remote, 3),
-  "list-cached": (remote) => listCached(remote, 60),
+  "list-cached": (remote) => listCached(remote, 200),
   "engine-vs-peers": () => engineVsPeers(3),
   singleflight: (remote) => singleflight(remote),
   "permit-vs-permitio": (remote) => permitVsPermitio(remote),
