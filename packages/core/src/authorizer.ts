@@ -185,12 +185,16 @@ export class Authorizer {
     if (this.isBypassed(method)) return { kind: "bypass" };
     const started = performance.now();
     const subject = options.subject ?? (await this.resolveSubject(context));
-    const request = this.buildRequest(method, params, subject);
-    const decision = await safeCheck(
-      this.pdp,
-      request,
-      options.signal ? { signal: options.signal } : undefined,
-    );
+    const mapped = mapRequest(method, params, this.mapping);
+    const request = this.#request(subject, mapped);
+    const decision =
+      mapped.problem !== undefined
+        ? errorDecision(`request not decidable: ${mapped.problem}`, "REQUEST_INVALID")
+        : await safeCheck(
+            this.pdp,
+            request,
+            options.signal ? { signal: options.signal } : undefined,
+          );
     this.#emit(request, decision, performance.now() - started, context);
     return { kind: "decided", subject, request, decision };
   }

@@ -10,7 +10,8 @@ export type McpPdpErrorCode =
   | "CONFIG_INVALID"
   | "POLICY_INVALID"
   | "IDENTITY_INVALID"
-  | "CHECK_FAILED";
+  | "CHECK_FAILED"
+  | "REQUEST_INVALID";
 
 /** Marks mcp-pdp errors in a way that survives duplicated copies of this module (`instanceof` does not). */
 const ERROR_BRAND = Symbol.for("mcp-pdp.error");

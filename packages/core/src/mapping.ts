@@ -3,13 +3,13 @@ import { ConfigError } from "./errors.js";
 
 /** Bounds on how tool arguments are flattened into `arg_*` attributes. */
 export interface ArgumentLimits {
-  /** Nesting depth followed into objects and arrays. @defaultValue 4 */
+  /** Nesting depth followed into objects and arrays. @defaultValue 6 */
   readonly maxDepth?: number;
-  /** Total flattened attributes per request. @defaultValue 128 */
+  /** Total flattened attributes per request. @defaultValue 256 */
   readonly maxKeys?: number;
   /** Characters kept of a string value. @defaultValue 1024 */
   readonly maxStringLength?: number;
-  /** Items followed in one array. @defaultValue 32 */
+  /** Items followed in one array. @defaultValue 64 */
   readonly maxArrayItems?: number;
   /** Longest attribute name (prefix and joined path) kept; a longer one is dropped. @defaultValue 256 */
   readonly maxKeyLength?: number;
@@ -32,6 +32,14 @@ export interface MappingOptions {
   /** Prefix of flattened argument attributes. @defaultValue `"arg_"` */
   readonly argumentPrefix?: string;
   readonly argumentLimits?: ArgumentLimits;
+  /**
+   * What happens when arguments exceed `argumentLimits` so that attributes are left out (too many
+   * keys, too deep, too many array items, too long a key; a long string is only shortened):
+   * `deny` decides the request as an error deny without asking the PDP, since a policy can't
+   * judge what it doesn't see; `truncate` sends what fits, marked `arguments_truncated: true`.
+   * @defaultValue `"deny"`
+   */
+  readonly argumentOverflow?: "deny" | "truncate";
   /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "ping", "notifications/*"]` */
   readonly bypass?: readonly string[];
 }
@@ -46,6 +54,7 @@ export interface ResolvedMapping {
   readonly flattenArguments: boolean;
   readonly argumentPrefix: string;
   readonly argumentLimits: Required<ArgumentLimits>;
+  readonly argumentOverflow: "deny" | "truncate";
   readonly bypass: readonly string[];
   readonly isBypassed: (method: string) => boolean;
 }
@@ -55,9 +64,22 @@ export interface MappedOperation {
   readonly operation: Operation;
   readonly resource: Resource;
   readonly action: string;
+  /**
+   * Set when the request cannot be decided faithfully (an unparsable resource URI, arguments that
+   * flatten ambiguously or overflow the limits): it is denied without asking the PDP.
+   */
+  readonly problem?: string;
 }
 
 export const DEFAULT_SERVER_NAME = "mcp_server";
+/** The default {@link ArgumentLimits}. */
+export const DEFAULT_LIMITS: Required<ArgumentLimits> = Object.freeze({
+  maxDepth: 6,
+  maxKeys: 256,
+  maxStringLength: 1024,
+  maxArrayItems: 64,
+  maxKeyLength: 256,
+});
 export const DEFAULT_BYPASS: readonly string[] = ["initialize", "ping", "notifications/*"];
 const RESERVED_ATTRIBUTES = new Set([
   "tool_name",
@@ -130,12 +152,13 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
     toolNames: options.toolNames ?? "normalize",
     flattenArguments: options.flattenArguments ?? true,
     argumentPrefix: options.argumentPrefix ?? "arg_",
+    argumentOverflow: options.argumentOverflow ?? "deny",
     argumentLimits: {
-      maxDepth: limits.maxDepth ?? 4,
-      maxKeys: limits.maxKeys ?? 128,
-      maxStringLength: limits.maxStringLength ?? 1024,
-      maxArrayItems: limits.maxArrayItems ?? 32,
-      maxKeyLength: limits.maxKeyLength ?? 256,
+      maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
+      maxKeys: limits.maxKeys ?? DEFAULT_LIMITS.maxKeys,
+      maxStringLength: limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength,
+      maxArrayItems: limits.maxArrayItems ?? DEFAULT_LIMITS.maxArrayItems,
+      maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
     },
     bypass,
     isBypassed: (method) => patterns.some((p) => p.test(method)),
@@ -159,6 +182,10 @@ export interface FlattenedArguments {
   readonly attributes: Record<string, unknown>;
   /** True when a limit cut something (a long string, a deep object, too many keys). */
   readonly truncated: boolean;
+  /** True when attributes were left out (not just a string shortened). */
+  readonly dropped: boolean;
+  /** True when two arguments flattened to the same attribute name (`{a: {b: 1}, a_b: 2}`). */
+  readonly ambiguous: boolean;
 }
 
 /**
@@ -172,41 +199,48 @@ export function flattenArguments(
   prefix = "arg_",
   limits: ArgumentLimits = {},
 ): FlattenedArguments {
-  const maxDepth = limits.maxDepth ?? 4;
-  const maxKeys = limits.maxKeys ?? 128;
-  const maxString = limits.maxStringLength ?? 1024;
-  const maxItems = limits.maxArrayItems ?? 32;
-  const maxKeyLength = limits.maxKeyLength ?? 256;
+  const { maxDepth, maxKeys, maxStringLength, maxArrayItems, maxKeyLength } = {
+    ...DEFAULT_LIMITS,
+    ...limits,
+  };
   const out = Object.create(null) as Record<string, unknown>;
   let count = 0;
   let truncated = false;
+  let dropped = false;
+  let ambiguous = false;
+  const put = (path: string, value: unknown): void => {
+    if (Object.hasOwn(out, path)) ambiguous = true;
+    out[path] = value;
+    count++;
+  };
   const visit = (value: unknown, path: string, depth: number): void => {
     // A huge key must not become a huge attribute name either.
     if (count >= maxKeys || path.length > maxKeyLength) {
-      truncated = true;
+      dropped = true;
       return;
     }
     // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
-    if (RESERVED_ATTRIBUTES.has(path)) return;
+    if (RESERVED_ATTRIBUTES.has(path)) {
+      ambiguous = true;
+      return;
+    }
     if (value === null || typeof value === "number" || typeof value === "boolean") {
-      out[path] = value;
-      count++;
+      put(path, value);
       return;
     }
     if (typeof value === "string") {
-      if (value.length > maxString) truncated = true;
-      out[path] = value.length > maxString ? value.slice(0, maxString) : value;
-      count++;
+      if (value.length > maxStringLength) truncated = true;
+      put(path, value.length > maxStringLength ? value.slice(0, maxStringLength) : value);
       return;
     }
     if (typeof value !== "object") return; // undefined, functions, symbols, bigint: not JSON
     if (depth >= maxDepth) {
-      truncated = true;
+      dropped = true;
       return;
     }
     if (Array.isArray(value)) {
-      if (value.length > maxItems) truncated = true;
-      const n = Math.min(value.length, maxItems);
+      if (value.length > maxArrayItems) dropped = true;
+      const n = Math.min(value.length, maxArrayItems);
       for (let i = 0; i < n; i++) visit(value[i], `${path}_${i}`, depth + 1);
       return;
     }
@@ -217,7 +251,58 @@ export function flattenArguments(
   if (args) {
     for (const key of Object.keys(args)) visit(args[key], prefix + key, 0);
   }
-  return { attributes: out, truncated };
+  return { attributes: out, truncated: truncated || dropped, dropped, ambiguous };
+}
+
+/**
+ * A bounded deep copy of arguments, for PDPs that receive them whole (OPA input, Eunomia): strings
+ * shortened, depth, array length and key count limited as in {@link flattenArguments}.
+ */
+export function boundArguments(
+  args: Readonly<Record<string, unknown>>,
+  limits: ArgumentLimits = {},
+): { readonly value: Record<string, unknown>; readonly truncated: boolean } {
+  const { maxDepth, maxKeys, maxStringLength, maxArrayItems } = { ...DEFAULT_LIMITS, ...limits };
+  let budget = maxKeys;
+  let truncated = false;
+  const copy = (value: unknown, depth: number): unknown => {
+    if (typeof value === "string") {
+      if (value.length <= maxStringLength) return value;
+      truncated = true;
+      return value.slice(0, maxStringLength);
+    }
+    if (value === null || typeof value !== "object") return value;
+    if (depth >= maxDepth) {
+      truncated = true;
+      return undefined;
+    }
+    if (Array.isArray(value)) {
+      if (value.length > maxArrayItems) truncated = true;
+      return value.slice(0, maxArrayItems).map((v) => copy(v, depth + 1));
+    }
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const key of Object.keys(value)) {
+      if (budget-- <= 0) {
+        truncated = true;
+        break;
+      }
+      out[key] = copy((value as Record<string, unknown>)[key], depth + 1);
+    }
+    return out;
+  };
+  return { value: copy(args, 0) as Record<string, unknown>, truncated };
+}
+
+/**
+ * The URI a server resolves: `new URL(uri).href` (scheme lowercased, `..` resolved), as the SDK's
+ * `McpServer` routes reads. Undefined for a string that is not a URI.
+ */
+export function canonicalUri(uri: string): string | undefined {
+  try {
+    return new URL(uri).href;
+  } catch {
+    return undefined;
+  }
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
@@ -234,12 +319,18 @@ function withArguments(
   base: Record<string, unknown>,
   args: Readonly<Record<string, unknown>> | undefined,
   mapping: ResolvedMapping,
-): Record<string, unknown> {
-  if (!mapping.flattenArguments || !args) return base;
+): { attributes: Record<string, unknown>; problem?: string } {
+  if (!mapping.flattenArguments || !args) return { attributes: base };
   const flat = flattenArguments(args, mapping.argumentPrefix, mapping.argumentLimits);
   const attributes: Record<string, unknown> = { ...flat.attributes, ...base };
   if (flat.truncated) attributes.arguments_truncated = true;
-  return attributes;
+  if (flat.ambiguous) {
+    return { attributes, problem: "arguments flatten to ambiguous or reserved attribute names" };
+  }
+  if (flat.dropped && mapping.argumentOverflow === "deny") {
+    return { attributes, problem: "arguments exceed the authorization limits (argumentLimits)" };
+  }
+  return { attributes };
 }
 
 /**
@@ -258,6 +349,11 @@ export function mapRequest(
     case "tools/call": {
       const name = asString(p.name) ?? "";
       const args = asRecord(p.arguments);
+      const { attributes, problem } = withArguments(
+        { tool_name: name, mcp_method: method },
+        args,
+        mapping,
+      );
       return {
         operation: {
           method,
@@ -267,30 +363,36 @@ export function mapRequest(
           server,
           ...(args ? { arguments: args } : {}),
         },
-        resource: {
-          type: server,
-          attributes: withArguments({ tool_name: name, mcp_method: method }, args, mapping),
-        },
+        resource: { type: server, attributes },
         action: toolAction(name, mapping),
+        ...(problem !== undefined ? { problem } : {}),
       };
     }
     case "resources/read":
     case "resources/subscribe":
     case "resources/unsubscribe": {
-      const uri = asString(p.uri) ?? "";
+      // Decided on the URI the server will resolve, not the spelling the client sent.
+      const raw = asString(p.uri) ?? "";
+      const uri = canonicalUri(raw);
       return {
-        operation: { method, phase: "call", component: "resource", uri, server },
+        operation: { method, phase: "call", component: "resource", uri: uri ?? raw, server },
         resource: {
           type: componentType("resources", mapping),
-          key: uri,
-          attributes: { resource_uri: uri, mcp_method: method },
+          key: uri ?? raw,
+          attributes: { resource_uri: uri ?? raw, mcp_method: method },
         },
         action: act(method.slice("resources/".length)),
+        ...(uri === undefined ? { problem: "the resource URI is not a valid URI" } : {}),
       };
     }
     case "prompts/get": {
       const name = asString(p.name) ?? "";
       const args = asRecord(p.arguments);
+      const { attributes, problem } = withArguments(
+        { prompt_name: name, mcp_method: method },
+        args,
+        mapping,
+      );
       return {
         operation: {
           method,
@@ -300,12 +402,9 @@ export function mapRequest(
           server,
           ...(args ? { arguments: args } : {}),
         },
-        resource: {
-          type: componentType("prompts", mapping),
-          key: name,
-          attributes: withArguments({ prompt_name: name, mcp_method: method }, args, mapping),
-        },
+        resource: { type: componentType("prompts", mapping), key: name, attributes },
         action: act("get"),
+        ...(problem !== undefined ? { problem } : {}),
       };
     }
     case "completion/complete": {
@@ -317,9 +416,22 @@ export function mapRequest(
       const refUri = asString(ref.uri);
       if (refName !== undefined) attributes.ref_name = refName;
       if (refUri !== undefined) attributes.ref_uri = refUri;
+      // Completing a prompt's or a template's arguments is about that component: per-component
+      // rules and checks must see which one.
+      const target =
+        refType === "ref/prompt" && refName !== undefined
+          ? { component: "prompt" as const, name: refName }
+          : refType === "ref/resource" && refUri !== undefined
+            ? { component: "resource_template" as const, uri: refUri }
+            : {};
+      const key = refName ?? refUri;
       return {
-        operation: { method, phase: "call", server },
-        resource: { type: componentType("completion", mapping), attributes },
+        operation: { method, phase: "call", server, ...target },
+        resource: {
+          type: componentType("completion", mapping),
+          ...(key !== undefined ? { key } : {}),
+          attributes,
+        },
         action: act("complete"),
       };
     }
@@ -365,7 +477,10 @@ export function mapListItem(
     const mapped = mapRequest(callMethod, { name }, mapping);
     return { ...mapped, operation: { ...mapped.operation, phase: "list" } };
   }
-  const uri = asString(component === "resource" ? it.uri : it.uriTemplate);
+  const listed = asString(component === "resource" ? it.uri : it.uriTemplate);
+  if (listed === undefined) return undefined;
+  // A listed resource is decided like reading it (canonical URI); a template stays as declared.
+  const uri = component === "resource" ? canonicalUri(listed) : listed;
   if (uri === undefined) return undefined;
   return {
     operation: { method: callMethod, phase: "list", component, uri, server },

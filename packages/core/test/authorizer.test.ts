@@ -690,3 +690,26 @@ describe("safeCheck, safeCheckMany and normalizeDecision", () => {
     expect(answers.map((d) => d.reason)).toEqual(["a", "b", "c"]);
   });
 });
+
+describe("requests that cannot be decided faithfully", () => {
+  it("are denied as REQUEST_INVALID without asking the PDP, and audited", async () => {
+    const pdp = recordingPdp(allowAll());
+    const audit = memoryAuditSink();
+    const authorizer = new Authorizer({ pdp, audit, identity: fixedIdentity("alice") });
+    const ambiguous = await authorizer.authorize(
+      "tools/call",
+      { name: "t", arguments: { a: { b: 1 }, a_b: 2 } },
+      {},
+    );
+    const badUri = await authorizer.authorize("resources/read", { uri: "no uri here" }, {});
+    for (const outcome of [ambiguous, badUri]) {
+      expect(outcome.kind === "decided" && outcome.decision).toMatchObject({
+        allow: false,
+        source: "error",
+        errorCode: "REQUEST_INVALID",
+      });
+    }
+    expect(pdp.requests).toEqual([]);
+    expect(audit.events.map((e) => e.errorCode)).toEqual(["REQUEST_INVALID", "REQUEST_INVALID"]);
+  });
+});

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { flattenArguments, mapRequest, resolveMapping } from "../src/mapping.js";
+import { boundArguments, flattenArguments, mapRequest, resolveMapping } from "../src/mapping.js";
 
 function polluted(): unknown {
   return ({} as Record<string, unknown>).polluted;
@@ -50,7 +50,12 @@ describe("flattenArguments", () => {
   });
 
   it("returns an empty result for no arguments", () => {
-    expect(flattenArguments(undefined)).toEqual({ attributes: {}, truncated: false });
+    expect(flattenArguments(undefined)).toEqual({
+      attributes: {},
+      truncated: false,
+      dropped: false,
+      ambiguous: false,
+    });
     expect(flattenArguments({}).truncated).toBe(false);
   });
 
@@ -87,11 +92,11 @@ describe("flattenArguments", () => {
     expect(truncated).toBe(true);
   });
 
-  it("keeps at most 128 attributes by default", () => {
+  it("keeps at most 256 attributes by default", () => {
     const wide: Record<string, number> = {};
     for (let i = 0; i < 10_000; i++) wide[`k${i}`] = i;
     const { attributes, truncated } = flattenArguments({ wide });
-    expect(Object.keys(attributes)).toHaveLength(128);
+    expect(Object.keys(attributes)).toHaveLength(256);
     expect(truncated).toBe(true);
   });
 
@@ -121,7 +126,7 @@ describe("flattenArguments", () => {
 
   it("bounds a huge array argument", () => {
     const { attributes, truncated } = flattenArguments({ list: new Array(100_000).fill("x") });
-    expect(Object.keys(attributes)).toHaveLength(32);
+    expect(Object.keys(attributes)).toHaveLength(64);
     expect(truncated).toBe(true);
   });
 
@@ -256,5 +261,67 @@ describe("flattened arguments inside mapRequest", () => {
       resolveMapping({ argumentPrefix: "" }),
     );
     expect(m.resource.attributes.arguments_truncated).not.toBe("forged");
+  });
+});
+
+describe("ambiguous and overflowing arguments", () => {
+  it("flags two arguments that flatten to the same attribute name", () => {
+    const flat = flattenArguments({ filter: { owner: "bob" }, filter_owner: "alice" });
+    expect(flat.ambiguous).toBe(true);
+  });
+
+  it("denies such a request without asking the PDP", () => {
+    const m = resolveMapping();
+    const mapped = mapRequest("tools/call", { name: "t", arguments: { a: { b: 1 }, a_b: 2 } }, m);
+    expect(mapped.problem).toMatch(/ambiguous/);
+  });
+
+  it("denies by default when attributes had to be left out, and sends what fits on request", () => {
+    const wide: Record<string, number> = {};
+    for (let i = 0; i < 300; i++) wide[`k${i}`] = i;
+    const args = { wide, path: "/etc/shadow" };
+    expect(
+      mapRequest("tools/call", { name: "t", arguments: args }, resolveMapping()).problem,
+    ).toMatch(/limits/);
+    const lenient = mapRequest(
+      "tools/call",
+      { name: "t", arguments: args },
+      resolveMapping({ argumentOverflow: "truncate" }),
+    );
+    expect(lenient.problem).toBeUndefined();
+    expect(lenient.resource.attributes.arguments_truncated).toBe(true);
+  });
+
+  it("only shortens a long string, which is no reason to deny", () => {
+    const mapped = mapRequest(
+      "tools/call",
+      { name: "t", arguments: { body: "x".repeat(5000) } },
+      resolveMapping(),
+    );
+    expect(mapped.problem).toBeUndefined();
+    expect(mapped.resource.attributes.arguments_truncated).toBe(true);
+    expect((mapped.resource.attributes.arg_body as string).length).toBe(1024);
+  });
+});
+
+describe("boundArguments", () => {
+  it("copies arguments within the limits and says when it cut", () => {
+    const big = {
+      s: "y".repeat(5000),
+      list: new Array(500).fill(1),
+      deep: { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } },
+    };
+    const { value, truncated } = boundArguments(big);
+    expect(truncated).toBe(true);
+    expect((value.s as string).length).toBe(1024);
+    expect((value.list as unknown[]).length).toBe(64);
+    expect(JSON.stringify(value).length).toBeLessThan(5000);
+  });
+
+  it("leaves small arguments whole", () => {
+    const args = { id: "1", tags: ["a", "b"], nested: { x: 1 } };
+    const { value, truncated } = boundArguments(args);
+    expect(truncated).toBe(false);
+    expect(JSON.parse(JSON.stringify(value))).toEqual(args);
   });
 });

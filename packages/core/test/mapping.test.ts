@@ -303,7 +303,7 @@ describe("action prefix", () => {
 
   it("is prepended to list item actions", () => {
     expect(mapListItem("tools/list", { name: "t" }, m)?.action).toBe("mcp:t");
-    expect(mapListItem("resources/list", { uri: "u" }, m)?.action).toBe("mcp:read");
+    expect(mapListItem("resources/list", { uri: "docs://u" }, m)?.action).toBe("mcp:read");
     expect(mapListItem("prompts/list", { name: "p" }, m)?.action).toBe("mcp:get");
   });
 });
@@ -501,5 +501,63 @@ describe("malformed params", () => {
     const m = mapRequest("resources/read", { uri: 7 }, defaults);
     expect(m.resource.key).toBe("");
     expect(m.operation.uri).toBe("");
+  });
+});
+
+describe("resource URIs", () => {
+  const m = resolveMapping({ serverName: "docs" });
+
+  it("are decided as the server resolves them, whatever the client's spelling", () => {
+    for (const spelling of [
+      "docs://host/secret",
+      "DOCS://host/secret",
+      "docs://host/x/../secret",
+    ]) {
+      const mapped = mapRequest("resources/read", { uri: spelling }, m);
+      expect(mapped.resource.key).toBe("docs://host/secret");
+      expect(mapped.operation.uri).toBe("docs://host/secret");
+      expect(mapped.problem).toBeUndefined();
+    }
+  });
+
+  it("deny a URI that does not parse, without asking the PDP", () => {
+    expect(mapRequest("resources/read", { uri: "not a uri" }, m).problem).toMatch(/URI/);
+  });
+
+  it("hide a listed resource whose URI does not parse, and keep templates as declared", () => {
+    expect(mapListItem("resources/list", { uri: "::" }, m)).toBeUndefined();
+    expect(
+      mapListItem("resources/templates/list", { uriTemplate: "docs://page/{id}" }, m)?.resource.key,
+    ).toBe("docs://page/{id}");
+  });
+});
+
+describe("completion/complete", () => {
+  const m = resolveMapping({ serverName: "s" });
+
+  it("names the prompt whose arguments are completed", () => {
+    const mapped = mapRequest(
+      "completion/complete",
+      { ref: { type: "ref/prompt", name: "payroll" }, argument: { name: "who", value: "a" } },
+      m,
+    );
+    expect(mapped.operation).toMatchObject({ component: "prompt", name: "payroll" });
+    expect(mapped.resource).toMatchObject({ type: "s_completion", key: "payroll" });
+  });
+
+  it("names the resource template whose variables are completed", () => {
+    const mapped = mapRequest(
+      "completion/complete",
+      {
+        ref: { type: "ref/resource", uri: "docs://page/{id}" },
+        argument: { name: "id", value: "" },
+      },
+      m,
+    );
+    expect(mapped.operation).toMatchObject({
+      component: "resource_template",
+      uri: "docs://page/{id}",
+    });
+    expect(mapped.resource.key).toBe("docs://page/{id}");
   });
 });
