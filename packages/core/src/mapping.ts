@@ -205,9 +205,10 @@ export function flattenArguments(
   };
   const out = Object.create(null) as Record<string, unknown>;
   let count = 0;
-  let truncated = false;
-  let dropped = false;
-  let ambiguous = false;
+  // Set inside the closures below; typed wide so control-flow narrowing doesn't pin them to false.
+  let truncated: boolean = false as boolean;
+  let dropped: boolean = false as boolean;
+  let ambiguous: boolean = false as boolean;
   const put = (path: string, value: unknown): void => {
     if (Object.hasOwn(out, path)) ambiguous = true;
     out[path] = value;
