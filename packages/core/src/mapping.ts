@@ -205,24 +205,21 @@ export function flattenArguments(
   };
   const out = Object.create(null) as Record<string, unknown>;
   let count = 0;
-  // Set inside the closures below; typed wide so control-flow narrowing doesn't pin them to false.
-  let truncated: boolean = false as boolean;
-  let dropped: boolean = false as boolean;
-  let ambiguous: boolean = false as boolean;
+  const flags = { truncated: false, dropped: false, ambiguous: false };
   const put = (path: string, value: unknown): void => {
-    if (Object.hasOwn(out, path)) ambiguous = true;
+    if (Object.hasOwn(out, path)) flags.ambiguous = true;
     out[path] = value;
     count++;
   };
   const visit = (value: unknown, path: string, depth: number): void => {
     // A huge key must not become a huge attribute name either.
     if (count >= maxKeys || path.length > maxKeyLength) {
-      dropped = true;
+      flags.dropped = true;
       return;
     }
     // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
     if (RESERVED_ATTRIBUTES.has(path)) {
-      ambiguous = true;
+      flags.ambiguous = true;
       return;
     }
     if (value === null || typeof value === "number" || typeof value === "boolean") {
@@ -230,17 +227,17 @@ export function flattenArguments(
       return;
     }
     if (typeof value === "string") {
-      if (value.length > maxStringLength) truncated = true;
+      if (value.length > maxStringLength) flags.truncated = true;
       put(path, value.length > maxStringLength ? value.slice(0, maxStringLength) : value);
       return;
     }
     if (typeof value !== "object") return; // undefined, functions, symbols, bigint: not JSON
     if (depth >= maxDepth) {
-      dropped = true;
+      flags.dropped = true;
       return;
     }
     if (Array.isArray(value)) {
-      if (value.length > maxArrayItems) dropped = true;
+      if (value.length > maxArrayItems) flags.dropped = true;
       const n = Math.min(value.length, maxArrayItems);
       for (let i = 0; i < n; i++) visit(value[i], `${path}_${i}`, depth + 1);
       return;
@@ -252,7 +249,7 @@ export function flattenArguments(
   if (args) {
     for (const key of Object.keys(args)) visit(args[key], prefix + key, 0);
   }
-  return { attributes: out, truncated: truncated || dropped, dropped, ambiguous };
+  return { attributes: out, ...flags, truncated: flags.truncated || flags.dropped };
 }
 
 /**
