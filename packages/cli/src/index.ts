@@ -5,6 +5,7 @@ export { starterPolicy } from "./commands/init.js";
 export { ADAPTERS, type AdapterName } from "./config.js";
 export { PDP_SECRET_VARIABLES } from "./commands/proxy.js";
 export { runStdioProxy, exitCodeOf, type StdioProxyOptions } from "./proxy/stdio.js";
+export { runHttpProxy, type HttpProxyOptions } from "./proxy/http.js";
 export {
   openBridge,
   type Bridge,

@@ -270,4 +270,18 @@ describe("mcp-pdp proxy configuration errors", () => {
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toContain("no policy");
   });
+
+  it("checks the HTTP options", async () => {
+    const port = await runMain(["proxy", "--policy", policy, "--http", "http", ...server]);
+    expect(port.code).toBe(EXIT.usage);
+    expect(port.stderr).toContain("--http expects an integer from 0 to 65535");
+    const host = await runMain(["proxy", "--policy", policy, "--host", "0.0.0.0", ...server]);
+    expect(host.code).toBe(EXIT.usage);
+    expect(host.stderr).toContain("--host and --max-sessions go with --http");
+    const authInfo = await runMain(["proxy", "--policy", policy, "--http", "0", ...server], {
+      env: { MCP_PDP_IDENTITY: "auth-info" },
+    });
+    expect(authInfo.code).toBe(EXIT.failure);
+    expect(authInfo.stderr).toContain("MCP_PDP_IDENTITY=auth-info");
+  });
 });

@@ -3,6 +3,7 @@ import { HELP_OPTION, oneOf, parseCommand } from "../args.js";
 import { auditFor, choosePdp, decorate, identityFor, mappingFor } from "../config.js";
 import { type CliIo, EXIT, UsageError, println } from "../io.js";
 import type { ServerCommand } from "../proxy/bridge.js";
+import { runHttpProxy } from "../proxy/http.js";
 import { runStdioProxy } from "../proxy/stdio.js";
 
 export const PROXY_HELP = `Usage: mcp-pdp proxy [options] -- <command> [args...]
@@ -34,6 +35,14 @@ Options:
   -q, --quiet            no start-up line on stderr
   -h, --help             show this help
 
+Streamable HTTP (instead of stdio):
+  --http port            serve MCP over Streamable HTTP on http://<host>:<port>/mcp; each session
+                         gets its own server process. The caller may then come from each request:
+                         MCP_PDP_IDENTITY=header (MCP_PDP_IDENTITY_HEADER, ..._ROLES_HEADER) or jwt
+                         (MCP_PDP_JWT_*); without them, the fixed caller applies to every session
+  --host h               the address to listen on (default 127.0.0.1)
+  --max-sessions n       sessions (server processes) open at once (default 32)
+
 The server runs with this process's environment, minus the PDP credentials (PERMIT_API_KEY,
 PERMIT_MCP_PERMIT_API_KEY, WAY_API_KEY, OPA_TOKEN, CERBOS_HEADERS, MCP_PDP_JWT_SECRET). Its stderr
 is passed through. The proxy exits when either side closes, with the server's exit code.
@@ -53,6 +62,9 @@ const OPTIONS = {
   "expose-reasons": { type: "boolean" },
   audit: { type: "string" },
   "no-prefetch": { type: "boolean" },
+  http: { type: "string" },
+  host: { type: "string" },
+  "max-sessions": { type: "string" },
   quiet: { type: "boolean", short: "q" },
 } as const;
 
@@ -73,6 +85,17 @@ export function serverEnv(env: Env): Record<string, string> {
     if (value !== undefined && !PDP_SECRET_VARIABLES.includes(key)) out[key] = value;
   }
   return out;
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `proxy: ${flag} expects an integer from ${min} to ${max}, got ${JSON.stringify(text)}`,
+      "proxy",
+    );
+  }
+  return n;
 }
 
 /** Splits `[options] -- command args...`; without `--`, the first positional starts the command. */
@@ -120,13 +143,26 @@ export async function proxy(
       "not-found",
     ] as const) ?? generic.MCP_PDP_DENY_MODE;
   const exposeReasons = values["expose-reasons"] ?? generic.MCP_PDP_EXPOSE_REASONS;
+  const http = values.http !== undefined ? integer("--http", values.http, 0, 65535) : undefined;
+  const maxSessions =
+    values["max-sessions"] !== undefined
+      ? integer("--max-sessions", values["max-sessions"], 1, 10_000)
+      : undefined;
+  if (http === undefined && (values.host !== undefined || maxSessions !== undefined)) {
+    throw new UsageError("proxy: --host and --max-sessions go with --http", "proxy");
+  }
   const caller = identityFor(values, env);
-  if (caller.mode !== "fixed") {
+  if (http === undefined && caller.mode !== "fixed") {
     throw new ConfigError(
       `MCP_PDP_IDENTITY=${caller.mode}: stdio carries no headers or tokens, so every caller would be unauthenticated; use fixed (--subject/--role)`,
     );
   }
-  const audit = auditFor(values.audit, env, io.cwd, true);
+  if (caller.mode === "auth-info") {
+    throw new ConfigError(
+      "MCP_PDP_IDENTITY=auth-info: no bearer middleware runs in front of the proxy; use jwt to verify tokens, header, or fixed",
+    );
+  }
+  const audit = auditFor(values.audit, env, io.cwd, http === undefined);
   const chosen = await choosePdp("proxy", values, env, io.cwd);
   const mapping = await mappingFor(chosen.adapter, values["server-name"], env);
   const authorizer = new Authorizer({
@@ -139,27 +175,45 @@ export async function proxy(
     const who = caller.subject
       ? `${caller.subject.id}${caller.subject.roles?.length ? ` [${caller.subject.roles.join(", ")}]` : ""}`
       : caller.mode;
-    return await runStdioProxy({
-      server: {
-        command,
-        args: commandArgs,
-        env: serverEnv(env),
-        cwd: io.cwd,
-      } satisfies ServerCommand,
+    const serverCommand: ServerCommand = {
+      command,
+      args: commandArgs,
+      env: serverEnv(env),
+      cwd: io.cwd,
+    };
+    const common = {
+      server: serverCommand,
       authorizer,
       ...(denyMode !== undefined ? { denyMode } : {}),
       ...(exposeReasons !== undefined ? { exposeReasons } : {}),
       ...(values["no-prefetch"] ? { prefetch: false } : {}),
-      stdin: io.stdin,
-      stdout: io.stdout,
       stderr: io.stderr,
       ...(signal ? { signal } : {}),
+    };
+    const what = [command, ...commandArgs].join(" ");
+    const behind = `behind ${chosen.description}, server name ${authorizer.mapping.serverName}, caller ${who}`;
+    if (http !== undefined) {
+      return await runHttpProxy({
+        ...common,
+        port: http,
+        ...(values.host !== undefined ? { host: values.host } : {}),
+        ...(maxSessions !== undefined ? { maxSessions } : {}),
+        onSession: (pid) => {
+          if (!values.quiet)
+            println(io.stderr, `mcp-pdp proxy: new session, server started (pid ${pid ?? "?"})`);
+        },
+        onListening: (url) => {
+          if (!values.quiet) println(io.stderr, `mcp-pdp proxy: ${url.href} -> ${what}, ${behind}`);
+        },
+      });
+    }
+    return await runStdioProxy({
+      ...common,
+      stdin: io.stdin,
+      stdout: io.stdout,
       onStarted: (pid) => {
-        if (values.quiet) return;
-        println(
-          io.stderr,
-          `mcp-pdp proxy: ${[command, ...commandArgs].join(" ")} (pid ${pid ?? "?"}) behind ${chosen.description}, server name ${authorizer.mapping.serverName}, caller ${who}`,
-        );
+        if (!values.quiet)
+          println(io.stderr, `mcp-pdp proxy: ${what} (pid ${pid ?? "?"}) ${behind}`);
       },
     });
   } finally {

@@ -151,9 +151,22 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     if (serverClosed && clientClosed) finish({ by: ending ?? "server", exitCode, signal });
   };
 
+  // Progress notifications name their request only by token; an HTTP transport needs the request
+  // id to send them on that request's stream.
+  const progress = new Map<string | number, RequestId>();
+  const tokens = new Map<RequestId, string | number>();
   downstream.onmessage = (message: JSONRPCMessage) => {
-    const m = message as { method?: unknown; id?: RequestId };
+    const m = message as {
+      method?: unknown;
+      id?: RequestId;
+      params?: { _meta?: { progressToken?: unknown } };
+    };
     if (m.method === "initialize" && m.id !== undefined) initializeId = m.id;
+    const token = m.params?._meta?.progressToken;
+    if (m.id !== undefined && (typeof token === "string" || typeof token === "number")) {
+      progress.set(token, m.id);
+      tokens.set(m.id, token);
+    }
     upstream.send(message).catch((error: unknown) => {
       if (!serverClosed) line(stderr, `cannot forward to the server: ${String(error)}`);
     });
@@ -172,9 +185,24 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
       initializeId = undefined;
     }
-    const sent = downstream.send(message).catch((error: unknown) => {
-      if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
-    });
+    let relatedRequestId: RequestId | undefined;
+    if (isResponse && m.id !== undefined) {
+      const token = tokens.get(m.id);
+      if (token !== undefined) {
+        tokens.delete(m.id);
+        progress.delete(token);
+      }
+    } else if ((message as { method?: unknown }).method === "notifications/progress") {
+      const token = (message as { params?: { progressToken?: unknown } }).params?.progressToken;
+      if (typeof token === "string" || typeof token === "number") {
+        relatedRequestId = progress.get(token);
+      }
+    }
+    const sent = downstream
+      .send(message, relatedRequestId !== undefined ? { relatedRequestId } : undefined)
+      .catch((error: unknown) => {
+        if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
+      });
     toClient.add(sent);
     void sent.finally(() => toClient.delete(sent));
   };

@@ -1,0 +1,228 @@
+import { randomUUID } from "node:crypto";
+import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Writable } from "node:stream";
+import type { Authorizer } from "@mcp-pdp/core";
+import type { DenyMode } from "@mcp-pdp/mcp";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { type Bridge, type ServerCommand, openBridge } from "./bridge.js";
+
+/** Options of {@link runHttpProxy}. */
+export interface HttpProxyOptions {
+  readonly server: ServerCommand;
+  readonly authorizer: Authorizer;
+  readonly denyMode?: DenyMode;
+  readonly exposeReasons?: boolean;
+  /** Read each server's lists before its client's first request is decided. @defaultValue true */
+  readonly prefetch?: boolean;
+  /** The port; 0 picks a free one. */
+  readonly port: number;
+  /** @defaultValue `"127.0.0.1"` */
+  readonly host?: string;
+  /** The endpoint path. @defaultValue `"/mcp"` */
+  readonly path?: string;
+  /** Sessions (each one a server process) open at once; more are refused with 503. @defaultValue 32 */
+  readonly maxSessions?: number;
+  /** Largest request body accepted, in bytes. @defaultValue 4 MiB */
+  readonly maxBodyBytes?: number;
+  /** The servers' stderr and the proxy's own messages. */
+  readonly stderr: Writable;
+  /** Aborting closes every session and stops listening. */
+  readonly signal?: AbortSignal;
+  /** Called when a session's server process started. */
+  readonly onSession?: (pid: number | undefined) => void;
+  /** Called once listening, with the endpoint's URL. */
+  readonly onListening?: (url: URL) => void;
+}
+
+interface Session {
+  readonly transport: StreamableHTTPServerTransport;
+  readonly bridge: Bridge;
+}
+
+function jsonError(res: ServerResponse, status: number, code: number, message: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify({ jsonrpc: "2.0", error: { code, message }, id: null }));
+}
+
+class BodyError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyError(413, `request body larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch {
+    throw new BodyError(400, "Parse error: the body is not JSON");
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === "127.0.0.1" || host === "localhost" || host === "::1";
+}
+
+/**
+ * Serves Streamable HTTP in front of a stdio server: each MCP session gets its own server process,
+ * joined through the guard like the stdio proxy. The caller can differ per request (header or JWT
+ * identity). Resolves with 0 once stopped through `signal`.
+ */
+export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
+  const path = options.path ?? "/mcp";
+  const host = options.host ?? "127.0.0.1";
+  const maxSessions = options.maxSessions ?? 32;
+  const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const sessions = new Map<string, Session>();
+  let starting = 0;
+  let allowedHosts: string[] | undefined;
+
+  const openSession = async (): Promise<StreamableHTTPServerTransport> => {
+    // The session registers once the transport assigned its id, by then the bridge exists.
+    const opened: { bridge?: Bridge } = {};
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        if (opened.bridge) sessions.set(id, { transport, bridge: opened.bridge });
+      },
+      // A browser page must not reach a proxy on this machine through a rebound DNS name.
+      ...(allowedHosts ? { enableDnsRebindingProtection: true, allowedHosts } : {}),
+    });
+    const bridge = await openBridge({
+      client: transport,
+      server: options.server,
+      authorizer: options.authorizer,
+      stderr: options.stderr,
+      ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
+      ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
+      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    });
+    opened.bridge = bridge;
+    options.onSession?.(bridge.pid);
+    void bridge.done.then(() => {
+      const id = transport.sessionId;
+      if (id !== undefined) sessions.delete(id);
+    });
+    return transport;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname !== path) {
+      res.writeHead(404).end();
+      return;
+    }
+    const header = req.headers["mcp-session-id"];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (req.method === "POST") {
+      let body: unknown;
+      try {
+        body = await readJson(req, maxBody);
+      } catch (error) {
+        if (error instanceof BodyError) {
+          jsonError(res, error.status, -32700, error.message);
+          return;
+        }
+        throw error;
+      }
+      if (sessionId === undefined) {
+        if (!isInitializeRequest(body)) {
+          jsonError(res, 400, -32000, "Bad Request: no session; start with an initialize request");
+          return;
+        }
+        if (sessions.size + starting >= maxSessions) {
+          jsonError(res, 503, -32000, `too many sessions (at most ${maxSessions})`);
+          return;
+        }
+        starting++;
+        let transport: StreamableHTTPServerTransport;
+        try {
+          transport = await openSession();
+        } catch (error) {
+          options.stderr.write(
+            `mcp-pdp proxy: ${error instanceof Error ? error.message : String(error)}\n`,
+          );
+          jsonError(res, 502, -32603, "the MCP server could not be started");
+          return;
+        } finally {
+          starting--;
+        }
+        await transport.handleRequest(req, res, body);
+        // An initialize the transport refused leaves no session: its server process must go.
+        const id = transport.sessionId;
+        if (id === undefined || !sessions.has(id)) await transport.close();
+        return;
+      }
+      const session = sessions.get(sessionId);
+      if (!session) {
+        jsonError(res, 404, -32001, "Session not found");
+        return;
+      }
+      await session.transport.handleRequest(req, res, body);
+      return;
+    }
+    if (req.method === "GET" || req.method === "DELETE") {
+      const session = sessionId !== undefined ? sessions.get(sessionId) : undefined;
+      if (!session) {
+        jsonError(res, sessionId === undefined ? 400 : 404, -32001, "Session not found");
+        return;
+      }
+      await session.transport.handleRequest(req, res);
+      return;
+    }
+    res.writeHead(405, { allow: "GET, POST, DELETE" }).end();
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      options.stderr.write(
+        `mcp-pdp proxy: request failed: ${error instanceof Error ? error.message : String(error)}\n`,
+      );
+      jsonError(res, 500, -32603, "Internal error");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  if (isLoopback(host)) {
+    allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  }
+  const shown = host.includes(":") ? `[${host}]` : host;
+  options.onListening?.(new URL(`http://${shown}:${port}${path}`));
+
+  await new Promise<void>((resolve) => {
+    if (options.signal?.aborted === true) resolve();
+    options.signal?.addEventListener(
+      "abort",
+      () => {
+        resolve();
+      },
+      { once: true },
+    );
+  });
+  await Promise.allSettled([...sessions.values()].map((s) => s.bridge.close()));
+  server.closeAllConnections();
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
+  return 0;
+}

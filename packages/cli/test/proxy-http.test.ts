@@ -1,0 +1,296 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, EVERYTHING_SERVER, MEMORY_SERVER, NODE_FLAGS, tempDir } from "./helpers.js";
+
+const POLICY = `version: 1
+rules:
+  - name: lists
+    effect: allow
+    subjects: { authenticated: true }
+    resources: { types: [mcp_server_tools] }
+    actions: [list]
+  - name: readers
+    effect: allow
+    subjects: { roles: [reader, writer] }
+    resources: { types: [mcp_server], tools: [read_graph, search_nodes, open_nodes, trigger-long-running-operation] }
+    actions: ["*"]
+  - name: writers
+    effect: allow
+    subjects: { roles: [writer] }
+    resources: { types: [mcp_server], tools: [create_entities] }
+    actions: ["*"]
+`;
+
+let dir: string;
+let cleanup: () => void;
+let policy: string;
+
+beforeAll(() => {
+  ({ dir, cleanup } = tempDir());
+  policy = join(dir, "policy.yaml");
+  writeFileSync(policy, POLICY);
+});
+afterAll(() => {
+  cleanup();
+});
+
+interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: URL;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `mcp-pdp proxy --http 0` and waits for the URL it listens on. */
+async function startHttpProxy(
+  flags: string[],
+  server: string[],
+  env: Record<string, string>,
+): Promise<Running> {
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, CLI, "proxy", "--http", "0", ...flags, "--", ...server],
+    {
+      env: { PATH: process.env.PATH ?? "", MCP_PDP_AUDIT: "off", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      resolve(code);
+    }),
+  );
+  const url = await new Promise<URL>((resolve, reject) => {
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      const match = /(http:\/\/\S+\/mcp)/.exec(stderr);
+      if (match) resolve(new URL(match[1]!));
+    });
+    void exited.then((code) => {
+      reject(new Error(`proxy exited with ${code}: ${stderr}`));
+    });
+  });
+  return { child, url, stderr: () => stderr, exited };
+}
+
+async function connect(url: URL, headers: Record<string, string>): Promise<Client> {
+  const client = new Client({ name: "http-test", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+  return client;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("mcp-pdp proxy --http in front of a stdio server", () => {
+  it("decides each session's requests for the caller named by its headers, one server per session", async () => {
+    const proxy = await startHttpProxy(["--policy", policy], [process.execPath, MEMORY_SERVER], {
+      MEMORY_FILE_PATH: join(dir, "memory.jsonl"),
+      MCP_PDP_IDENTITY: "header",
+      MCP_PDP_IDENTITY_HEADER: "x-user",
+      MCP_PDP_IDENTITY_ROLES_HEADER: "x-roles",
+    });
+    try {
+      const reader = await connect(proxy.url, { "x-user": "bob", "x-roles": "reader" });
+      const writer = await connect(proxy.url, { "x-user": "ann", "x-roles": "writer" });
+      const anonymous = await connect(proxy.url, {});
+      expect((await reader.listTools()).tools.map((t) => t.name).sort()).toEqual([
+        "open_nodes",
+        "read_graph",
+        "search_nodes",
+      ]);
+      expect((await writer.listTools()).tools.map((t) => t.name).sort()).toEqual([
+        "create_entities",
+        "open_nodes",
+        "read_graph",
+        "search_nodes",
+      ]);
+      expect((await anonymous.listTools()).tools).toEqual([]);
+      const created = await writer.callTool({
+        name: "create_entities",
+        arguments: {
+          entities: [{ name: "Grace", entityType: "person", observations: ["admiral"] }],
+        },
+      });
+      expect(created.isError).toBeFalsy();
+      const error = await reader
+        .callTool({
+          name: "create_entities",
+          arguments: { entities: [{ name: "Eve", entityType: "person", observations: [] }] },
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(McpError);
+      expect((error as McpError).code).toBe(-32010);
+      const graph = JSON.stringify(
+        (await reader.callTool({ name: "read_graph", arguments: {} })).content,
+      );
+      expect(graph).toContain("Grace");
+      expect(graph).not.toContain("Eve");
+      for (const client of [reader, writer, anonymous]) await client.close();
+    } finally {
+      proxy.child.kill("SIGTERM");
+      expect(await proxy.exited).toBe(0);
+    }
+  });
+
+  it("sends the server's progress notifications on the stream of the request they belong to", async () => {
+    const proxy = await startHttpProxy(
+      ["--policy", policy, "--subject", "bob", "--role", "reader"],
+      [process.execPath, EVERYTHING_SERVER, "stdio"],
+      {},
+    );
+    try {
+      // Raw HTTP, without a standalone GET stream: a notification not tied to its request is lost.
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      };
+      const post = (body: unknown) =>
+        fetch(proxy.url, { method: "POST", headers, body: JSON.stringify(body) });
+      const init = await post({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-06-18",
+          capabilities: {},
+          clientInfo: { name: "raw", version: "1" },
+        },
+      });
+      expect(init.status).toBe(200);
+      headers["mcp-session-id"] = init.headers.get("mcp-session-id")!;
+      await init.text();
+      expect((await post({ jsonrpc: "2.0", method: "notifications/initialized" })).status).toBe(
+        202,
+      );
+      const call = await post({
+        jsonrpc: "2.0",
+        id: 2,
+        method: "tools/call",
+        params: {
+          name: "trigger-long-running-operation",
+          arguments: { duration: 0.3, steps: 3 },
+          _meta: { progressToken: "op-1" },
+        },
+      });
+      const messages = (await call.text())
+        .split("\n")
+        .filter((line) => line.startsWith("data: "))
+        .map(
+          (line) =>
+            JSON.parse(line.slice(6)) as {
+              method?: string;
+              id?: number;
+              params?: { progress?: number };
+            },
+        );
+      const progress = messages
+        .filter((m) => m.method === "notifications/progress")
+        .map((m) => m.params?.progress);
+      expect(progress).toEqual([1, 2, 3]);
+      expect(messages.at(-1)).toMatchObject({ id: 2, result: { content: expect.any(Array) } });
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
+
+  it("ends a session's server when the client ends the session, and every server when stopped", async () => {
+    const proxy = await startHttpProxy(
+      ["--policy", policy, "--role", "reader"],
+      [process.execPath, MEMORY_SERVER],
+      {
+        MEMORY_FILE_PATH: join(dir, "memory2.jsonl"),
+      },
+    );
+    const pids = () =>
+      [...proxy.stderr().matchAll(/server started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    try {
+      const first = await connect(proxy.url, {});
+      const second = await connect(proxy.url, {});
+      await first.listTools();
+      await second.listTools();
+      expect(pids()).toHaveLength(2);
+      const [one, two] = pids() as [number, number];
+      await (first.transport as StreamableHTTPClientTransport).terminateSession();
+      await first.close();
+      await expect.poll(() => alive(one)).toBe(false);
+      expect(alive(two)).toBe(true);
+      proxy.child.kill("SIGTERM");
+      expect(await proxy.exited).toBe(0);
+      await expect.poll(() => alive(two)).toBe(false);
+      await second.close().catch(() => undefined);
+    } finally {
+      proxy.child.kill("SIGKILL");
+    }
+  });
+
+  it("refuses requests without a session, and requests for an unknown session", async () => {
+    const proxy = await startHttpProxy(["--policy", policy], [process.execPath, MEMORY_SERVER], {
+      MEMORY_FILE_PATH: join(dir, "memory3.jsonl"),
+    });
+    try {
+      const headers = {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      };
+      const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" });
+      const none = await fetch(proxy.url, { method: "POST", headers, body });
+      expect(none.status).toBe(400);
+      const unknown = await fetch(proxy.url, {
+        method: "POST",
+        headers: { ...headers, "mcp-session-id": "nope" },
+        body,
+      });
+      expect(unknown.status).toBe(404);
+      const garbage = await fetch(proxy.url, { method: "POST", headers, body: "{" });
+      expect(garbage.status).toBe(400);
+      const elsewhere = await fetch(new URL("/other", proxy.url), {
+        method: "POST",
+        headers,
+        body,
+      });
+      expect(elsewhere.status).toBe(404);
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
+
+  it("refuses a session beyond --max-sessions", async () => {
+    const proxy = await startHttpProxy(
+      ["--policy", policy, "--max-sessions", "1"],
+      [process.execPath, MEMORY_SERVER],
+      {
+        MEMORY_FILE_PATH: join(dir, "memory4.jsonl"),
+      },
+    );
+    try {
+      const first = await connect(proxy.url, {});
+      const refused = await connect(proxy.url, {}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(String(refused)).toContain("too many sessions (at most 1)");
+      await first.close();
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
+});
