@@ -3,7 +3,6 @@ import {
   type ComponentKind,
   type ComponentMetadata,
   ConfigError,
-  matchesUriTemplate,
   metadataOf,
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -61,16 +60,26 @@ function registeredMetadata(
   return metadataOf(merged);
 }
 
+interface SdkUriTemplate {
+  match(uri: string): unknown;
+}
+
 function templateMetadata(server: object, uri: string): ComponentMetadata | undefined {
   const templates = (server as Record<string, unknown>)._registeredResourceTemplates;
   if (typeof templates !== "object" || templates === null) return undefined;
+  // The SDK's own matcher, in registration order: the template whose declaration applies is the
+  // one the server will route the read to.
   for (const entry of Object.values(templates as Record<string, Record<string, unknown>>)) {
-    const template = (
-      entry.resourceTemplate as { uriTemplate?: { toString(): string } } | undefined
-    )?.uriTemplate;
-    if (template === undefined) continue;
-    const text = template.toString();
-    if (matchesUriTemplate(text, uri)) {
+    const template = (entry.resourceTemplate as { uriTemplate?: SdkUriTemplate } | undefined)
+      ?.uriTemplate;
+    if (typeof template?.match !== "function") continue;
+    let matched: unknown;
+    try {
+      matched = template.match(uri);
+    } catch {
+      continue;
+    }
+    if (matched) {
       return metadataOf(
         typeof entry.metadata === "object" && entry.metadata !== null
           ? { ...entry, ...entry.metadata }
@@ -108,9 +117,11 @@ export function authorize(server: object, options: GuardOptions): Authorizer {
   }
   const connect = target.connect.bind(target);
   Object.defineProperty(target, GUARDED, { value: true });
+  // A transport guarded by this server's own authorizer is kept; any other is guarded again, so
+  // a transport wrapped elsewhere (with another policy) can't stand in for this server's.
   target.connect = (transport: Transport) =>
     connect(
-      transport instanceof GuardedTransport
+      transport instanceof GuardedTransport && transport.authorizer === authorizer
         ? transport
         : new GuardedTransport(transport, authorizer, options),
     );

@@ -1,4 +1,5 @@
 import {
+  type Authorization,
   Authorizer,
   type AuthorizerOptions,
   type Decision,
@@ -73,6 +74,13 @@ function transportKind(transport: Transport): string {
   return name || "unknown";
 }
 
+const FAILED: Decision = {
+  allow: false,
+  source: "error",
+  reason: "authorization failed unexpectedly",
+  errorCode: "PDP_ERROR",
+};
+
 /** The reason shown to the client for a deny. */
 function clientReason(decision: Decision, exposeReasons: boolean): string {
   if (exposeReasons && decision.reason) return decision.reason;
@@ -95,6 +103,8 @@ export class GuardedTransport implements Transport {
   readonly #kind: string;
   readonly #lists = new Map<RequestId, PendingList>();
   readonly #deciding = new Map<RequestId, AbortController>();
+  /** Ids of client requests handed to the server and not yet answered. */
+  readonly #delivered = new Set<RequestId>();
   #onmessage: Transport["onmessage"];
 
   constructor(
@@ -145,6 +155,8 @@ export class GuardedTransport implements Transport {
 
   close(): Promise<void> {
     for (const controller of this.#deciding.values()) controller.abort();
+    this.#lists.clear();
+    this.#delivered.clear();
     return this.inner.close();
   }
 
@@ -152,8 +164,9 @@ export class GuardedTransport implements Transport {
     const m = message as { id?: RequestId; result?: unknown; method?: unknown };
     // Only a response (no method) to a list request the guard let through is filtered; an error
     // response just ends the wait.
-    const pending =
-      m.id !== undefined && m.method === undefined ? this.#lists.get(m.id) : undefined;
+    const isResponse = m.id !== undefined && m.method === undefined;
+    if (isResponse && m.id !== undefined) this.#delivered.delete(m.id);
+    const pending = isResponse && m.id !== undefined ? this.#lists.get(m.id) : undefined;
     if (pending === undefined || m.id === undefined) {
       await this.inner.send(message, options);
       return;
@@ -186,11 +199,24 @@ export class GuardedTransport implements Transport {
   #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     const deliver = () => this.#onmessage?.(message, extra);
     if (isRequest(message)) {
+      // Responses are matched to requests by id: a second request with the id of one still in
+      // flight could otherwise take the first one's place (and its list filtering).
+      if (this.#deciding.has(message.id) || this.#delivered.has(message.id)) {
+        this.#reply({
+          jsonrpc: "2.0",
+          id: message.id,
+          error: { code: -32600, message: "Invalid request: duplicate id of a request in flight" },
+        });
+        return;
+      }
       if (this.authorizer.isBypassed(message.method)) {
+        this.#delivered.add(message.id);
         deliver();
         return;
       }
       this.#decide(message, extra).catch((error: unknown) => {
+        // Deciding failed unexpectedly: the request is refused, never forwarded or left hanging.
+        this.#reply(this.#denial(message, FAILED));
         this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
       });
       return;
@@ -198,17 +224,25 @@ export class GuardedTransport implements Transport {
     if (isNotification(message)) {
       if (message.method === "notifications/cancelled") {
         const id = message.params?.requestId as RequestId | undefined;
-        if (id !== undefined) this.#deciding.get(id)?.abort();
+        if (id !== undefined) {
+          this.#deciding.get(id)?.abort();
+          // The server drops the response of a cancelled request: stop waiting for it.
+          this.#delivered.delete(id);
+          this.#lists.delete(id);
+        }
       }
       if (this.authorizer.isBypassed(message.method)) {
         deliver();
         return;
       }
       // A notification cannot be answered: one the policy denies is dropped.
-      void this.authorizer
+      this.authorizer
         .authorize(message.method, message.params, this.#context({}, extra))
         .then((outcome) => {
           if (outcome.kind === "bypass" || outcome.decision.allow) deliver();
+        })
+        .catch((error: unknown) => {
+          this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
         });
       return;
     }
@@ -233,7 +267,8 @@ export class GuardedTransport implements Transport {
       if (outcome.kind === "decided" && isListMethod(message.method)) {
         this.#lists.set(message.id, { method: message.method, subject: outcome.subject, context });
       }
-      this.#onmessage?.(message, extra);
+      this.#delivered.add(message.id);
+      this.#onmessage?.(this.#asDecided(message, outcome), extra);
       return;
     }
     const empty = Authorizer.emptyList(message.method);
@@ -248,6 +283,27 @@ export class GuardedTransport implements Transport {
     await this.inner.send(this.#denial(message, outcome.decision), {
       relatedRequestId: message.id,
     });
+  }
+
+  /** Sends a message the guard itself answers, reporting a failed send instead of throwing. */
+  #reply(message: JSONRPCMessage): void {
+    const id = (message as { id?: RequestId }).id;
+    this.inner
+      .send(message, id !== undefined ? { relatedRequestId: id } : undefined)
+      .catch((error: unknown) => {
+        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      });
+  }
+
+  /**
+   * The request as it was decided: a resource URI the client spelt differently (`DOCS://x`,
+   * `a/../x`) is handed to the server in the canonical form the decision was about.
+   */
+  #asDecided(message: JsonRpcRequest, outcome: Authorization): JSONRPCMessage {
+    if (outcome.kind !== "decided" || !message.method.startsWith("resources/")) return message;
+    const uri = outcome.request.operation.uri;
+    if (uri === undefined || message.params?.uri === uri) return message;
+    return { ...message, params: { ...message.params, uri } };
   }
 
   #denial(message: JsonRpcRequest, decision: Decision): JSONRPCMessage {

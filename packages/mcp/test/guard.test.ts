@@ -14,6 +14,7 @@ import {
   CallToolRequestSchema,
   ListToolsRequestSchema,
   McpError,
+  ReadResourceRequestSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -509,5 +510,139 @@ describe("guard bookkeeping", () => {
     });
     fail = false;
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["a"]);
+  });
+});
+
+describe("guard hardening", () => {
+  async function rawPair(server: McpServer | Server, pdp = allowAll()) {
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    const authorizer = authorize(server, options(pdp));
+    await server.connect(serverSide);
+    const received: Record<string, unknown>[] = [];
+    clientSide.onmessage = (m) => received.push(m);
+    await clientSide.start();
+    const send = (m: Record<string, unknown>) => clientSide.send({ jsonrpc: "2.0", ...m } as never);
+    await send({
+      id: 0,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "raw", version: "1" },
+      },
+    });
+    await send({ method: "notifications/initialized" });
+    return { send, received, authorizer };
+  }
+  const settle = () => new Promise((r) => setTimeout(r, 120));
+
+  it("refuses a request reusing the id of one still in flight, so it can't take over its filtering", async () => {
+    const server = new Server(
+      { name: "slow", version: "1" },
+      { capabilities: { tools: {}, prompts: {} } },
+    );
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return {
+        tools: [
+          { name: "read_file", inputSchema: { type: "object" } },
+          { name: "admin_reset", inputSchema: { type: "object" } },
+        ],
+      };
+    });
+    const { send, received } = await rawPair(server, functionPdp(readerPolicy));
+    await send({ id: 7, method: "tools/list" });
+    await send({ id: 7, method: "tools/list" });
+    await settle();
+    const answers = received.filter((m) => m.id === 7);
+    expect(answers).toHaveLength(2);
+    expect(answers.find((m) => m.error)?.error).toMatchObject({ code: -32600 });
+    const listed = answers.find((m) => m.result)?.result as { tools: { name: string }[] };
+    expect(listed.tools.map((t) => t.name)).toEqual(["read_file"]);
+  });
+
+  it("denies every spelling of a denied URI and never runs the read", async () => {
+    const seen: string[] = [];
+    const server = new McpServer({ name: "docs", version: "1" });
+    server.registerResource("secret", "docs://host/secret", {}, (uri) => {
+      seen.push(uri.href);
+      return { contents: [{ uri: uri.href, text: "SECRET" }] };
+    });
+    const pdp = recordingPdp(functionPdp((r) => r.resource.key !== "docs://host/secret"));
+    const client = await (async () => {
+      authorize(server, options(pdp));
+      return connect(server);
+    })();
+    for (const spelling of [
+      "docs://host/secret",
+      "DOCS://host/secret",
+      "docs://host/x/../secret",
+    ]) {
+      await expect(client.readResource({ uri: spelling })).rejects.toMatchObject({
+        code: UNAUTHORIZED_CODE,
+      });
+    }
+    expect(seen).toEqual([]);
+  });
+
+  it("hands a low-level server the canonical URI the decision was about", async () => {
+    const seen: string[] = [];
+    const server = new Server({ name: "low", version: "1" }, { capabilities: { resources: {} } });
+    server.setRequestHandler(ReadResourceRequestSchema, (req) => {
+      seen.push(req.params.uri);
+      return { contents: [] };
+    });
+    authorize(server, options(functionPdp((r) => r.resource.key === "docs://host/open")));
+    const client = await connect(server);
+    await client.readResource({ uri: "DOCS://host/x/../open" });
+    expect(seen).toEqual(["docs://host/open"]);
+  });
+
+  it("answers a deny when deciding throws unexpectedly, instead of leaving the request hanging", async () => {
+    const server = buildServer([]);
+    const { send, received, authorizer } = await rawPair(server);
+    authorizer.components.setFallback(() => {
+      throw new Error("registry exploded");
+    });
+    await send({ id: 9, method: "tools/call", params: { name: "read_file", arguments: {} } });
+    await settle();
+    expect(received.find((m) => m.id === 9)?.error).toMatchObject({ code: UNAUTHORIZED_CODE });
+  });
+
+  it("takes a templated read's metadata from the template the SDK routes it to", async () => {
+    const pdp = recordingPdp(allowAll());
+    const server = new McpServer({ name: "t", version: "1" });
+    server.registerResource(
+      "plain",
+      new ResourceTemplate("notes://{id}", { list: undefined }),
+      {},
+      (uri) => ({ contents: [{ uri: uri.href, text: "plain" }] }),
+    );
+    server.registerResource(
+      "secret",
+      new ResourceTemplate("notes://{+path}", { list: undefined }),
+      { _meta: { tags: ["secret"] } },
+      (uri) => ({ contents: [{ uri: uri.href, text: "secret" }] }),
+    );
+    authorize(server, options(pdp));
+    const client = await connect(server);
+    pdp.reset();
+    const read = await client.readResource({ uri: "notes://a,b" });
+    expect(read.contents[0]).toMatchObject({ text: "secret" });
+    expect(pdp.requests[0]?.operation.metadata?.tags).toEqual(["secret"]);
+  });
+
+  it("guards again a transport that was guarded with another policy", async () => {
+    const calls: string[] = [];
+    const server = buildServer(calls);
+    authorize(server, options(denyAll()));
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(guardTransport(serverSide, options(allowAll())));
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(clientSide);
+    await expect(client.callTool({ name: "read_file" })).rejects.toMatchObject({
+      code: UNAUTHORIZED_CODE,
+    });
+    expect(calls).toEqual([]);
   });
 });
