@@ -14,6 +14,7 @@ import {
   type PermitQueryBuilder,
   toPermitQuery,
 } from "./query.js";
+import { refuseUnauthenticated } from "./unauthenticated.js";
 
 /**
  * The part of the `permitio` SDK's `Permit` client this adapter calls. Declared here so the SDK stays
@@ -44,6 +45,11 @@ export interface PermitClientPdpOptions {
   readonly defaultTenant?: string;
   /** Builds the query from a neutral request. @defaultValue {@link toPermitQuery} */
   readonly toQuery?: PermitQueryBuilder;
+  /**
+   * Deny a caller whose identity was not established (`subject.authenticated === false`) without
+   * asking Permit, as `permitPdp` does. @defaultValue true
+   */
+  readonly denyUnauthenticated?: boolean;
   /** @defaultValue `"permit-sdk"` */
   readonly name?: string;
 }
@@ -129,7 +135,7 @@ function settle<T>(
  * A PDP that asks through an existing `permitio` SDK client (`check` and `bulkCheck`). The SDK's
  * own answers are distrusted the same way as raw HTTP: only `true` allows, and a bulk answer that
  * is not one boolean per query (the SDK returns `[]` on error with `throwOnError: false`) denies
- * every item as an error.
+ * every item as an error. Unauthenticated callers are denied without asking, by default.
  */
 export function permitClientPdp(
   permit: PermitClientLike,
@@ -199,5 +205,9 @@ export function permitClientPdp(
     return answers.map((allow) => ({ allow, source: "pdp" }));
   };
 
-  return { name, check, checkMany };
+  const checks =
+    (options.denyUnauthenticated ?? true)
+      ? refuseUnauthenticated(check, checkMany)
+      : { check, checkMany };
+  return { name, ...checks };
 }

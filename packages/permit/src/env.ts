@@ -250,9 +250,8 @@ export interface PermitAuthorizeOptions {
 /**
  * The whole authorization setup from permit-fastmcp's environment: the PDP, the identity resolver,
  * the mapping and the audit sink. Every variable is validated first, so a bad value fails at
- * start-up with the variable's name. Callers who choose a `header`, `jwt` or `source` identity get
- * a PDP that denies unauthenticated callers without asking Permit (a bad token is never sent on as
- * a guessed user).
+ * start-up with the variable's name. The PDP denies unauthenticated callers without asking Permit
+ * (a missing header or a bad token is never sent on as a guessed user).
  */
 export function permitOptionsFromEnv(
   overrides: Partial<PermitPdpOptions> = {},
@@ -262,12 +261,6 @@ export function permitOptionsFromEnv(
   const mapping = mappingOptions(e);
   const resolver = identity(e);
   const sink = audit(e);
-  const mode = e.PERMIT_MCP_IDENTITY_MODE ?? "fixed";
-  const pdp = permitPdp({
-    ...pdpOptions(e, overrides),
-    ...(overrides.denyUnauthenticated === undefined
-      ? { denyUnauthenticated: mode !== "fixed" }
-      : {}),
-  });
+  const pdp = permitPdp(pdpOptions(e, overrides));
   return { pdp, identity: resolver, mapping, audit: sink };
 }

@@ -11,6 +11,7 @@ import {
 } from "@mcp-pdp/core";
 import { z } from "zod";
 import { DEFAULT_TENANT, type PermitQueryBuilder, toPermitQuery } from "./query.js";
+import { refuseUnauthenticated } from "./unauthenticated.js";
 
 /** The Permit PDP's usual local address (the container's port 7000 mapped to 7766). */
 export const DEFAULT_PERMIT_PDP_URL = "http://localhost:7766";
@@ -34,8 +35,11 @@ export interface PermitPdpOptions {
   /** Builds the wire query from a neutral request. @defaultValue {@link toPermitQuery} */
   readonly toQuery?: PermitQueryBuilder;
   /**
-   * Deny a caller whose identity was not established (`subject.authenticated === false`) without
-   * asking the PDP, rather than sending it on as the user `anonymous`. @defaultValue false
+   * Deny a caller whose identity was not established (`subject.authenticated === false`: no
+   * credential, a token that failed verification) without asking the PDP. Such a caller's id is a
+   * placeholder (`anonymous`), which Permit could not tell from a real user of that key. Turn it off
+   * only to let Permit decide for anonymous callers itself (the user attribute `authenticated`
+   * tells them apart). @defaultValue true
    */
   readonly denyUnauthenticated?: boolean;
   /** The PDP's name in decisions, audit events and reasons. @defaultValue `"permit"` */
@@ -88,12 +92,6 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
   const signalOf = (o?: CheckOptions) => (o?.signal ? { signal: o.signal } : {});
 
   const decide = (allow: boolean): Decision => ({ allow, source: "pdp" });
-  const denyUnauthenticated = options.denyUnauthenticated ?? false;
-  const unauthenticated: Decision = {
-    allow: false,
-    source: "pdp",
-    reason: "the caller is not authenticated",
-  };
   // A custom builder that throws must deny, not reject: check() never rejects.
   const buildFailure = (error: unknown) => ({
     code: "PDP_ERROR" as const,
@@ -104,7 +102,6 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
     request: AuthorizationRequest,
     checkOptions?: CheckOptions,
   ): Promise<Decision> => {
-    if (denyUnauthenticated && !request.subject.authenticated) return unauthenticated;
     let query;
     try {
       query = toQuery(request);
@@ -143,27 +140,14 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
     });
   };
 
-  const checkMany = async (
-    requests: readonly AuthorizationRequest[],
-    checkOptions?: CheckOptions,
-  ): Promise<Decision[]> => {
-    if (!denyUnauthenticated || requests.every((r) => r.subject.authenticated)) {
-      return bulk(requests, checkOptions);
-    }
-    const answers = await bulk(
-      requests.filter((r) => r.subject.authenticated),
-      checkOptions,
-    );
-    let next = 0;
-    return requests.map((r) =>
-      r.subject.authenticated ? (answers[next++] ?? unauthenticated) : unauthenticated,
-    );
-  };
+  const checks =
+    (options.denyUnauthenticated ?? true)
+      ? refuseUnauthenticated(check, bulk)
+      : { check, checkMany: bulk };
 
   return {
     name,
-    check,
-    checkMany,
+    ...checks,
     async healthy(checkOptions) {
       const outcome = await http.get("/health", healthSchema, signalOf(checkOptions));
       return outcome.ok && outcome.body.status === "ok";

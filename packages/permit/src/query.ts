@@ -30,8 +30,8 @@ export const DEFAULT_TENANT = "default";
 
 /**
  * The default translation. The Authorizer has already mapped the MCP method to the resource type,
- * key, attributes and action; this puts them on the wire. The subject's attributes, roles and
- * scopes become user attributes (so ABAC user sets can read them); the tenant comes from the
+ * key, attributes and action; this puts them on the wire. The subject's attributes, roles, scopes
+ * and `authenticated` become user attributes (so ABAC user sets can read them); the tenant comes from the
  * resource, else the subject, else {@link DEFAULT_TENANT}. The context carries the MCP method and
  * phase, so a policy can tell listing from calling.
  */
@@ -40,7 +40,12 @@ export function toPermitQuery(
   defaultTenant: string = DEFAULT_TENANT,
 ): PermitQuery {
   const { subject, resource, operation } = request;
-  const userAttributes: Record<string, unknown> = { ...subject.attributes };
+  // `authenticated` is always sent: an unauthenticated caller's placeholder id must never pass for
+  // a real user of the same key.
+  const userAttributes: Record<string, unknown> = {
+    ...subject.attributes,
+    authenticated: subject.authenticated,
+  };
   if (subject.roles !== undefined) userAttributes.roles = [...subject.roles];
   if (subject.scopes !== undefined) userAttributes.scopes = [...subject.scopes];
   if (subject.tenant !== undefined) userAttributes.tenant = subject.tenant;

@@ -26,9 +26,9 @@ function sdk(options: { token?: string; pdp?: string; throwOnError?: boolean } =
   });
 }
 
-function request(tool: string, subject = "alice"): AuthorizationRequest {
+function request(tool: string, subject = "alice", authenticated = true): AuthorizationRequest {
   return {
-    subject: { id: subject, authenticated: true, roles: ["user"] },
+    subject: { id: subject, authenticated, roles: ["user"] },
     operation: { method: "tools/call", phase: "call", server: "notes", name: tool },
     resource: { type: "notes", attributes: { tool_name: tool } },
     action: tool,
@@ -54,7 +54,7 @@ describe("permitClientPdp with the permitio SDK", () => {
     expect(many.map((d) => d.allow)).toEqual([true, false, false]);
     expect(fake.bulkSizes()).toEqual([3]);
     expect(fake.queries()[0]).toMatchObject({
-      user: { key: "alice", attributes: { roles: ["user"] } },
+      user: { key: "alice", attributes: { authenticated: true, roles: ["user"] } },
       resource: { type: "notes", tenant: "default" },
     });
   });
@@ -109,5 +109,21 @@ describe("permitClientPdp with the permitio SDK", () => {
     });
     const many = await pdp.checkMany!([request("a"), request("b")]);
     expect(many.every((d) => !d.allow && d.errorCode === "PDP_BAD_RESPONSE")).toBe(true);
+  });
+
+  it("denies unauthenticated callers without asking the SDK, unless told otherwise", async () => {
+    fake.setPolicy(() => true);
+    const pdp = permitClientPdp(sdk());
+    expect(await pdp.check(request("a", "anonymous", false))).toEqual({
+      allow: false,
+      source: "pdp",
+      reason: "caller is not authenticated",
+    });
+    const many = await pdp.checkMany!([request("a"), request("b", "anonymous", false)]);
+    expect(many.map((d) => d.allow)).toEqual([true, false]);
+    expect(fake.queries().map((q) => q.user.key)).toEqual(["alice"]);
+    const open = permitClientPdp(sdk(), { denyUnauthenticated: false });
+    expect((await open.check(request("a", "anonymous", false))).allow).toBe(true);
+    expect(fake.queries().at(-1)?.user.attributes).toMatchObject({ authenticated: false });
   });
 });

@@ -62,7 +62,7 @@ describe("permitPdp wire protocol", () => {
     expect(req.body).toEqual({
       user: {
         key: "alice",
-        attributes: { department: "sales", roles: ["editor"] },
+        attributes: { department: "sales", authenticated: true, roles: ["editor"] },
       },
       action: "read-note",
       resource: {
@@ -188,19 +188,36 @@ describe("permitPdp wire protocol", () => {
     expect(await pdp().healthy()).toBe(false);
   });
 
-  it("denies unauthenticated callers without asking when denyUnauthenticated is set", async () => {
+  it("denies unauthenticated callers by default without asking the PDP", async () => {
     fake.setPolicy(() => true);
     const anonymous: Subject = { id: "anonymous", authenticated: false };
-    const p = pdp({ denyUnauthenticated: true });
-    expect(await p.check(call("x", undefined, anonymous))).toMatchObject({
+    const p = pdp();
+    expect(await p.check(call("x", undefined, anonymous))).toEqual({
       allow: false,
       source: "pdp",
+      reason: "caller is not authenticated",
     });
     expect(fake.requests).toHaveLength(0);
     const decisions = await p.checkMany([call("a"), call("b", undefined, anonymous), call("c")]);
     expect(decisions.map((d) => d.allow)).toEqual([true, false, true]);
     expect(fake.bulkSizes()).toEqual([2]);
-    expect((await pdp().check(call("x", undefined, anonymous))).allow).toBe(true);
+    expect(fake.queries().map((q) => q.user.key)).toEqual(["alice", "alice"]);
+  });
+
+  it("sends authenticated: false to Permit when denyUnauthenticated is off", async () => {
+    fake.setPolicy((q) => q.user.attributes?.authenticated === true);
+    const anonymous: Subject = {
+      id: "anonymous",
+      authenticated: false,
+      attributes: { authenticated: true },
+    };
+    const p = pdp({ denyUnauthenticated: false });
+    expect((await p.check(call("x", undefined, anonymous))).allow).toBe(false);
+    expect(fake.queries()[0]?.user).toEqual({
+      key: "anonymous",
+      attributes: { authenticated: false },
+    });
+    expect((await p.check(call("x"))).allow).toBe(true);
   });
 
   it("turns a throwing custom query builder into an error deny", async () => {
