@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../src/index.js";
-import { runCli, runMain } from "./helpers.js";
+import { CLI, NODE_FLAGS, runCli, runMain } from "./helpers.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -101,5 +101,18 @@ describe("mcp-pdp as a process", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("MCP_PDP_IDENTITY_ROLES");
     expect(run.stderr).toMatch(/\n\s+at /);
+  });
+
+  it("stops quietly when the reader of its output goes away", async () => {
+    const { spawn } = await import("node:child_process");
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, "--help"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
   });
 });
