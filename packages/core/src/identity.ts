@@ -84,6 +84,11 @@ export interface HeaderIdentityOptions {
 /**
  * The identity is read from a header set by a trusted gateway in front of the server. Without the
  * header, or when the pattern does not match, the subject is unauthenticated.
+ *
+ * The subject is authenticated on the header's word alone, so the gateway must remove any copy of
+ * the header a client sent before setting its own, and the same for `rolesHeader` and
+ * `tenantHeader`: otherwise a client picks its own identity, roles or tenant. Never expose the
+ * server without that gateway.
  */
 export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityResolver {
   const header = options.header ?? "authorization";
@@ -318,11 +323,24 @@ export function authInfoIdentity(options: AuthInfoIdentityOptions = {}): Identit
   };
 }
 
+/** Options of {@link eunomiaIdentity}. */
+export interface EunomiaIdentityOptions {
+  /**
+   * Whether a gateway in front of the server sets `X-Agent-ID` (and strips any copy a client
+   * sent): only then is the agent authenticated. @defaultValue false
+   */
+  readonly trusted?: boolean;
+}
+
 /**
  * Eunomia's identity headers: `X-Agent-ID` is the subject, `X-User-ID` and `User-Agent` become
- * attributes (`agent_id`, `user_id`, `user_agent`).
+ * attributes (`agent_id`, `user_id`, `user_agent`). Any client can send these headers, so the
+ * subject is unauthenticated unless `trusted` says a gateway sets them. Eunomia policies match
+ * on the attributes, not on `authenticated`; it matters to `requireAuth()` checks, to `firstIdentity`
+ * and to adapters that refuse unauthenticated callers.
  */
-export function eunomiaIdentity(): IdentityResolver {
+export function eunomiaIdentity(options: EunomiaIdentityOptions = {}): IdentityResolver {
+  const trusted = options.trusted ?? false;
   return function eunomia(context) {
     const agent = getHeader(context.headers, "x-agent-id");
     const user = getHeader(context.headers, "x-user-id");
@@ -330,7 +348,7 @@ export function eunomiaIdentity(): IdentityResolver {
     const attributes: Record<string, unknown> = { agent_id: agent ?? "unknown" };
     if (user !== undefined) attributes.user_id = user;
     if (userAgent !== undefined) attributes.user_agent = userAgent;
-    return { id: agent ?? "unknown", authenticated: agent !== undefined, attributes };
+    return { id: agent ?? "unknown", authenticated: trusted && agent !== undefined, attributes };
   };
 }
 

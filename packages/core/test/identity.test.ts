@@ -602,9 +602,23 @@ describe("eunomiaIdentity", () => {
     });
     expect(subject).toEqual({
       id: "claude",
-      authenticated: true,
+      authenticated: false,
       attributes: { agent_id: "claude", user_id: "u1", user_agent: "client/1.0" },
     });
+  });
+
+  it("does not count a client-supplied X-Agent-ID as authenticated", async () => {
+    expect((await resolve({ headers: { "x-agent-id": "admin" } })).authenticated).toBe(false);
+  });
+
+  it("counts X-Agent-ID as authenticated when a trusted gateway sets it", async () => {
+    const trusted = eunomiaIdentity({ trusted: true });
+    expect(await trusted({ headers: { "x-agent-id": "claude" } })).toEqual({
+      id: "claude",
+      authenticated: true,
+      attributes: { agent_id: "claude" },
+    });
+    expect((await trusted({})).authenticated).toBe(false);
   });
 
   it("gives an unauthenticated subject without X-Agent-ID", async () => {
