@@ -138,6 +138,7 @@ describe("mcp-pdp check on the local engine", () => {
   it("decides on the component metadata given with --metadata, as the server would declare it", async () => {
     const unknown = await check("--role", "user", "--tool", "list_notes");
     expect(unknown.code).toBe(EXIT.denied);
+    expect(unknown.stdout).toContain("give it with --metadata");
     const declared = await check(
       "--role",
       "user",

@@ -11,7 +11,9 @@ let cleanup: () => void;
 beforeAll(() => {
   ({ dir, cleanup } = tempDir());
 });
-afterAll(() => { cleanup(); });
+afterAll(() => {
+  cleanup();
+});
 
 function asRole(role: string) {
   return connectThroughProxy(

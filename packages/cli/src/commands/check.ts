@@ -207,6 +207,7 @@ function printHuman(
   explanation: Explanation | undefined,
   pdpName: string,
   trace: boolean,
+  metadataGiven: boolean,
 ): void {
   const out = io.stdout;
   const what = t.id !== undefined ? `${t.method} ${t.id}` : t.method;
@@ -229,6 +230,16 @@ function printHuman(
   if (decision.reason !== undefined) println(out, `  reason    ${decision.reason}`);
   if (decision.source === "error") println(out, `  error     ${decision.errorCode ?? "PDP_ERROR"}`);
   if (decision.decisionId !== undefined) println(out, `  decision  ${decision.decisionId}`);
+  if (
+    !decision.allow &&
+    !metadataGiven &&
+    explanation?.considered.some((c) => c.because?.includes("operation.metadata") === true)
+  ) {
+    println(
+      out,
+      "  hint      a rule reads what the server declares (operation.metadata); give it with --metadata",
+    );
+  }
   if (trace && explanation) {
     println(out, "  considered");
     if (explanation.considered.length === 0)
@@ -325,7 +336,16 @@ export async function check(args: readonly string[], io: CliIo): Promise<number>
         }),
       );
     } else {
-      printHuman(io, t, request, decision, explanation, chosen.pdp.name, values.trace ?? false);
+      printHuman(
+        io,
+        t,
+        request,
+        decision,
+        explanation,
+        chosen.pdp.name,
+        values.trace ?? false,
+        metadata !== undefined,
+      );
     }
     return decision.allow ? EXIT.ok : EXIT.denied;
   } finally {
