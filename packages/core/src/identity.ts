@@ -156,10 +156,20 @@ export interface JwtIdentityOptions {
   readonly publicKey?: string;
   /** JWKS URL for RS/PS/ES/EdDSA. */
   readonly jwksUrl?: string | URL;
+  /** Accepted `iss` values; a token from another issuer is refused. @defaultValue none (not checked) */
   readonly issuer?: string | readonly string[];
+  /**
+   * Accepted `aud` values. Set it: without it, a token your issuer minted for another service
+   * (same issuer, same key) is accepted here too. @defaultValue none (not checked)
+   */
   readonly audience?: string | readonly string[];
   /** Seconds of clock skew tolerated for `exp`/`nbf`. @defaultValue 30 */
   readonly clockToleranceSeconds?: number;
+  /**
+   * Refuse tokens without an `exp` claim, which would otherwise be accepted forever (a leaked one
+   * could never be retired). @defaultValue true
+   */
+  readonly requireExpiry?: boolean;
   /** Header carrying the token. @defaultValue `"authorization"` */
   readonly header?: string;
   /** Claim holding the subject id. @defaultValue `"sub"` */
@@ -187,6 +197,12 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
   if (options.secret !== undefined) {
     if (options.secret.length === 0)
       throw new ConfigError("jwtIdentity: the secret must not be empty");
+    if (typeof options.secret === "string" && options.secret.trimStart().startsWith("-----BEGIN")) {
+      // A PEM key used as an HMAC secret lets anyone holding the public key sign tokens.
+      throw new ConfigError(
+        "jwtIdentity: the secret is a PEM key; pass a public key as publicKey with RS/PS/ES/EdDSA algorithms (a public key used as an HMAC secret allows algorithm confusion)",
+      );
+    }
     if (hmac.length !== algs.length) {
       throw new ConfigError(
         `jwtIdentity: a shared secret serves HMAC algorithms only, got ${algs.join(", ")} (one key for HMAC and RSA allows algorithm confusion)`,
@@ -224,8 +240,9 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
 
 /**
  * The identity is a JWT bearer token verified with jose. A missing, malformed, expired or badly
- * signed token gives an unauthenticated subject, never a guessed one. Configuration errors throw
- * at construction.
+ * signed token, or one without `exp` (unless `requireExpiry: false`), gives an unauthenticated
+ * subject, never a guessed one. Set `audience` (and `issuer`) so that only tokens meant for this
+ * server are accepted. Configuration errors throw at construction.
  */
 export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const key = jwtKey(options);
@@ -236,6 +253,7 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const verifyOptions = {
     algorithms: [...options.algorithms],
     clockTolerance: options.clockToleranceSeconds ?? 30,
+    ...((options.requireExpiry ?? true) ? { requiredClaims: ["exp"] } : {}),
     ...(options.issuer !== undefined
       ? { issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer] }
       : {}),

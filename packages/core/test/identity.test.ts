@@ -34,12 +34,14 @@ function bearer(token: string): RequestContext {
   return { headers: { authorization: `Bearer ${token}` } };
 }
 
+/** Signs an HS256 token, valid for ten minutes unless `exp` says otherwise (`null`: no `exp`). */
 async function hs256(
   payload: JWTPayload,
-  opts: { secret?: Uint8Array; exp?: number; nbf?: number; iss?: string; aud?: string } = {},
+  opts: { secret?: Uint8Array; exp?: number | null; nbf?: number; iss?: string; aud?: string } = {},
 ): Promise<string> {
   const jwt = new SignJWT(payload).setProtectedHeader({ alg: "HS256" }).setIssuedAt();
-  if (opts.exp !== undefined) jwt.setExpirationTime(opts.exp);
+  const exp = opts.exp === undefined ? now() + 600 : opts.exp;
+  if (exp !== null) jwt.setExpirationTime(exp);
   if (opts.nbf !== undefined) jwt.setNotBefore(opts.nbf);
   if (opts.iss !== undefined) jwt.setIssuer(opts.iss);
   if (opts.aud !== undefined) jwt.setAudience(opts.aud);
@@ -262,6 +264,17 @@ describe("jwtIdentity with HS256", () => {
     expectAnonymous(await resolve(bearer(await hs256({ sub: "ada" }, { exp: now() - 120 }))));
   });
 
+  it("refuses a token without exp, which would be valid forever", async () => {
+    const subject = await resolve(bearer(await hs256({ sub: "ada" }, { exp: null })));
+    expectAnonymous(subject);
+    expect(subject.attributes?.identity_error).toMatch(/ERR_JWT_CLAIM_VALIDATION_FAILED/);
+  });
+
+  it("accepts a token without exp when requireExpiry is false", async () => {
+    const lenient = jwtIdentity({ algorithms: ["HS256"], secret: SECRET, requireExpiry: false });
+    expect((await lenient(bearer(await hs256({ sub: "ada" }, { exp: null })))).id).toBe("ada");
+  });
+
   it("accepts a token expired within the clock tolerance", async () => {
     const subject = await resolve(bearer(await hs256({ sub: "ada" }, { exp: now() - 5 })));
     expect(subject.authenticated).toBe(true);
@@ -368,6 +381,7 @@ describe("jwtIdentity with RS256", () => {
     const other = await generateKeyPair("RS256");
     const token = await new SignJWT({ sub: "ada" })
       .setProtectedHeader({ alg: "RS256" })
+      .setExpirationTime("5m")
       .sign(other.privateKey);
     expectAnonymous(await resolve(bearer(token)));
   });
@@ -475,6 +489,13 @@ describe("jwtIdentity configuration errors", () => {
     expect(() => jwtIdentity({ algorithms: ["RS256"], secret: SECRET })).toThrow(ConfigError);
     expect(() => jwtIdentity({ algorithms: ["HS256", "RS256"], secret: SECRET })).toThrow(
       /HMAC algorithms only/,
+    );
+  });
+
+  it("refuses a PEM key given as an HMAC secret (algorithm confusion)", () => {
+    expect(() => jwtIdentity({ algorithms: ["HS256"], secret: publicPem })).toThrow(ConfigError);
+    expect(() => jwtIdentity({ algorithms: ["HS256"], secret: `\n${publicPem}` })).toThrow(
+      /secret is a PEM key; pass a public key as publicKey/,
     );
   });
 

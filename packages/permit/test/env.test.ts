@@ -210,6 +210,7 @@ describe("permitOptionsFromEnv: identity", () => {
     expect(fake.queries()[0]?.user.key).toBe("dave@example.com");
     const forged = await new SignJWT({ email: "eve@example.com" })
       .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
       .sign(new TextEncoder().encode("another-secret-entirely-0000"));
     const denied = await decide(o, { headers: { authorization: `Bearer ${forged}` } });
     expect(denied).toMatchObject({ kind: "decided", decision: { allow: false } });
@@ -221,6 +222,7 @@ describe("permitOptionsFromEnv: identity", () => {
     const o = options({ PERMIT_MCP_IDENTITY_MODE: "jwt", PERMIT_MCP_IDENTITY_JWT_SECRET: secret });
     const token = await new SignJWT({ sub: "frank" })
       .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
       .sign(new TextEncoder().encode(secret));
     await decide(o, { headers: { authorization: `Bearer ${token}` } });
     expect(fake.queries()[0]?.user.key).toBe("frank");
