@@ -15,6 +15,7 @@ import { HELP_OPTION, jsonObject, keyValues, parseCommand } from "../args.js";
 import { choosePdp, fixedSubject, mappingFor } from "../config.js";
 import { type CliIo, EXIT, UsageError, println } from "../io.js";
 
+/** The text of `mcp-pdp check --help`. */
 export const CHECK_HELP = `Usage: mcp-pdp check [--policy file... | --adapter name] [caller] <method> [component] [--json]
 
 Decides one MCP request the way the guard (and the proxy) would, and prints the decision with the

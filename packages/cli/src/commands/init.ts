@@ -3,6 +3,7 @@ import { ConfigError } from "@mcp-pdp/core";
 import { HELP_OPTION, parseCommand } from "../args.js";
 import { CliError, type CliIo, EXIT, UsageError, pathFor, println } from "../io.js";
 
+/** The text of `mcp-pdp init --help`. */
 export const INIT_HELP = `Usage: mcp-pdp init [file] [--server-name name] [--force]
 
 Writes a starter policy for the local engine (@mcp-pdp/local): administrators may do everything,

@@ -6,6 +6,7 @@ import type { ServerCommand } from "../proxy/bridge.js";
 import { runHttpProxy } from "../proxy/http.js";
 import { runStdioProxy } from "../proxy/stdio.js";
 
+/** The text of `mcp-pdp proxy --help`. */
 export const PROXY_HELP = `Usage: mcp-pdp proxy [options] -- <command> [args...]
 
 Secures an existing stdio MCP server without changing it: runs <command> as a child process and

@@ -3,6 +3,7 @@ import { isMcpPdpError } from "@mcp-pdp/core";
 import { HELP_OPTION, oneOf, parseCommand } from "../args.js";
 import { type CliIo, EXIT, UsageError, pathFor, println } from "../io.js";
 
+/** The text of `mcp-pdp validate --help`. */
 export const VALIDATE_HELP = `Usage: mcp-pdp validate <files...> [--format auto|native|eunomia]
 
 Loads policy files with the local engine's loader (YAML or JSON; native or Eunomia documents) and

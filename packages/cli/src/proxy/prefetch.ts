@@ -17,7 +17,6 @@ function methodOf(message: JSONRPCMessage): string | undefined {
  */
 export class HoldingTransport implements Transport {
   readonly inner: Transport;
-  /** Called once, when a message matching `holdAfter` was delivered; holding starts there. */
   readonly #holdAfter: (message: JSONRPCMessage) => boolean;
   readonly #onHold: () => void;
   #held = false;
@@ -25,6 +24,10 @@ export class HoldingTransport implements Transport {
   #queue: [JSONRPCMessage, MessageExtraInfo | undefined][] = [];
   #onmessage: Transport["onmessage"];
 
+  /**
+   * Holding starts right after the first delivered message matching `holdAfter`; `onHold` is then
+   * called (once) and must end with {@link HoldingTransport.release}.
+   */
   constructor(
     inner: Transport,
     holdAfter: (message: JSONRPCMessage) => boolean,
