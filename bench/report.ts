@@ -62,5 +62,25 @@ export function writeResults(path: string, figures: readonly Figure[]): void {
       ...f.details,
     };
   }
-  writeFileSync(path, JSON.stringify(out, null, 2) + "\n");
+  writeFileSync(path, prettierJson(out));
+}
+
+/**
+ * JSON laid out as the repository's formatter (prettier, 100 columns) lays it out, so a fresh
+ * results.json passes `pnpm format:check`: objects one key per line, arrays of plain values on one
+ * line when they fit.
+ */
+function prettierJson(value: unknown): string {
+  const text = JSON.stringify(value, null, 2);
+  const flat = text.replace(
+    /\[\n(\s+)([^[\]{}\n]+(?:,\n\s+[^[\]{}\n]+)*)\n\s*\]/g,
+    (whole, _indent, body: string, at: number) => {
+      const line = `[${body.split(/,\n\s+/).join(", ")}]`;
+      const start = text.lastIndexOf("\n", at) + 1;
+      const end = at + whole.length;
+      const after = text[end] === "," ? 1 : 0;
+      return at - start + line.length + after <= 100 ? line : whole;
+    },
+  );
+  return flat + "\n";
 }
