@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import type { Writable } from "node:stream";
-import type { Decision, DecisionSource } from "./model.js";
+import type { Decision, DecisionSource, Subject } from "./model.js";
 
 /** One structured audit record. Secrets (API keys, bearer tokens) never appear in it. */
 export interface AuditEvent {
@@ -155,5 +156,23 @@ export function decisionFields(
     ...(decision.reason !== undefined ? { reason: decision.reason } : {}),
     ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
     ...(decision.errorCode !== undefined ? { errorCode: decision.errorCode } : {}),
+  };
+}
+
+/**
+ * The subject as an audit event records it. An id that is itself a credential
+ * ({@link Subject.idIsCredential}) is replaced by `sha256:` and the first 16 bytes of its SHA-256
+ * in hex: stable enough to correlate one caller's events, useless as a token.
+ */
+export function auditSubject(subject: Subject): AuditEvent["subject"] {
+  const id =
+    subject.idIsCredential === true
+      ? `sha256:${createHash("sha256").update(subject.id).digest("hex").slice(0, 32)}`
+      : subject.id;
+  return {
+    id,
+    authenticated: subject.authenticated,
+    ...(subject.roles ? { roles: subject.roles } : {}),
+    ...(subject.tenant !== undefined ? { tenant: subject.tenant } : {}),
   };
 }

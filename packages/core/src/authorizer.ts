@@ -1,4 +1,10 @@
-import { type AuditEvent, type AuditSink, decisionFields, defaultAuditSink } from "./audit.js";
+import {
+  type AuditEvent,
+  type AuditSink,
+  auditSubject,
+  decisionFields,
+  defaultAuditSink,
+} from "./audit.js";
 import { ComponentRegistry } from "./components.js";
 import { describeError } from "./errors.js";
 import {
@@ -238,7 +244,7 @@ export class Authorizer {
       time: new Date().toISOString(),
       type: "list",
       pdp: this.pdp.name,
-      subject: subjectFields(subject),
+      subject: auditSubject(subject),
       method,
       phase: "list",
       resource: { type: this.buildRequest(method, {}, subject).resource.type },
@@ -281,7 +287,7 @@ export class Authorizer {
       time: new Date().toISOString(),
       type: "decision",
       pdp: this.pdp.name,
-      subject: subjectFields(request.subject),
+      subject: auditSubject(request.subject),
       method: request.operation.method,
       phase: request.operation.phase,
       resource: {
@@ -304,15 +310,6 @@ export class Authorizer {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-function subjectFields(subject: Subject) {
-  return {
-    id: subject.id,
-    authenticated: subject.authenticated,
-    ...(subject.roles ? { roles: subject.roles } : {}),
-    ...(subject.tenant !== undefined ? { tenant: subject.tenant } : {}),
-  };
 }
 
 function contextFields(context: RequestContext) {

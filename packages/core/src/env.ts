@@ -194,7 +194,9 @@ export function mappingFromEnv(env: Env = process.env): MappingOptions {
 
 /**
  * The identity resolver chosen by `MCP_PDP_IDENTITY` (`auth-info` by default, `fixed`, `header`,
- * `jwt`), configured from the matching variables.
+ * `jwt`), configured from the matching variables. `header` reads `MCP_PDP_IDENTITY_HEADER`
+ * (default `x-user-id`, set by a trusted gateway); `Authorization` is refused there, since the
+ * token would become the id: use `jwt` or `auth-info` for bearer tokens.
  */
 export function identityFromEnv(env: Env = process.env): IdentityResolver {
   const e = readMcpPdpEnv(env);
@@ -207,15 +209,22 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
         ...(e.MCP_PDP_IDENTITY_TENANT !== undefined ? { tenant: e.MCP_PDP_IDENTITY_TENANT } : {}),
       });
     case "header":
-      return headerIdentity({
-        ...(e.MCP_PDP_IDENTITY_HEADER !== undefined ? { header: e.MCP_PDP_IDENTITY_HEADER } : {}),
-        ...(e.MCP_PDP_IDENTITY_HEADER_REGEX !== undefined
-          ? { regex: e.MCP_PDP_IDENTITY_HEADER_REGEX }
-          : {}),
-        ...(e.MCP_PDP_IDENTITY_ROLES_HEADER !== undefined
-          ? { rolesHeader: e.MCP_PDP_IDENTITY_ROLES_HEADER }
-          : {}),
-      });
+      try {
+        return headerIdentity({
+          header: e.MCP_PDP_IDENTITY_HEADER ?? "x-user-id",
+          ...(e.MCP_PDP_IDENTITY_HEADER_REGEX !== undefined
+            ? { regex: e.MCP_PDP_IDENTITY_HEADER_REGEX }
+            : {}),
+          ...(e.MCP_PDP_IDENTITY_ROLES_HEADER !== undefined
+            ? { rolesHeader: e.MCP_PDP_IDENTITY_ROLES_HEADER }
+            : {}),
+        });
+      } catch (error) {
+        if (error instanceof ConfigError) {
+          throw new ConfigError(`MCP_PDP_IDENTITY_HEADER*: ${error.message}`, { cause: error });
+        }
+        throw error;
+      }
     case "jwt": {
       const algorithms = e.MCP_PDP_JWT_ALGORITHMS;
       if (!algorithms)

@@ -71,7 +71,7 @@ export function fixedIdentity(id: string, options: FixedIdentityOptions = {}): I
 
 /** Options of {@link headerIdentity}. */
 export interface HeaderIdentityOptions {
-  /** The header carrying the identity. @defaultValue `"authorization"` */
+  /** The header carrying the identity. @defaultValue `"x-user-id"` */
   readonly header?: string;
   /** A pattern whose first capture group is the identity. @defaultValue none (the whole value) */
   readonly regex?: RegExp | string;
@@ -79,7 +79,17 @@ export interface HeaderIdentityOptions {
   readonly rolesHeader?: string;
   /** A header with the tenant. @defaultValue none */
   readonly tenantHeader?: string;
+  /**
+   * Accept `Authorization` (or `Proxy-Authorization`) as the identity header, for setups where
+   * the bearer token itself is the user key (permit-fastmcp's `header` mode). The subject is then
+   * marked {@link Subject.idIsCredential}, so audit events carry a digest instead of the token.
+   * For real bearer tokens use {@link jwtIdentity} or {@link authInfoIdentity}. @defaultValue false
+   */
+  readonly allowCredentialAsIdentity?: boolean;
 }
+
+/** Headers that carry credentials: their value as an identity would spread a secret. */
+const CREDENTIAL_HEADERS = new Set(["authorization", "proxy-authorization"]);
 
 /**
  * The identity is read from a header set by a trusted gateway in front of the server. Without the
@@ -91,7 +101,13 @@ export interface HeaderIdentityOptions {
  * server without that gateway.
  */
 export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityResolver {
-  const header = options.header ?? "authorization";
+  const header = options.header ?? "x-user-id";
+  const credential = CREDENTIAL_HEADERS.has(header.toLowerCase());
+  if (credential && options.allowCredentialAsIdentity !== true) {
+    throw new ConfigError(
+      `headerIdentity: the ${header} header carries credentials, and as the identity the token would reach audit events, cache keys and PDP requests; use jwtIdentity (a verified JWT) or authInfoIdentity (behind requireBearerAuth) for bearer tokens, or pass allowCredentialAsIdentity: true when the token itself is the user key`,
+    );
+  }
   let regex: RegExp | undefined;
   try {
     // Without the g and y flags: a stateful lastIndex would fail every other request.
@@ -126,6 +142,7 @@ export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityRes
       authenticated: true,
       ...(roles ? { roles } : {}),
       ...(tenant ? { tenant } : {}),
+      ...(credential ? { idIsCredential: true } : {}),
     };
   };
 }

@@ -15,6 +15,12 @@ export interface Subject {
   readonly attributes?: Readonly<Record<string, unknown>>;
   /** OAuth scopes granted to the caller's token, when there is one. */
   readonly scopes?: readonly string[];
+  /**
+   * The id is itself a credential (a bearer token used as the user key, see
+   * `headerIdentity`'s `allowCredentialAsIdentity`). PDPs still receive it, since it is the key
+   * their policies know; audit events carry its digest (`sha256:<hex>`) instead.
+   */
+  readonly idIsCredential?: boolean;
 }
 
 /** The component kinds MCP exposes. */

@@ -8,7 +8,8 @@ import {
   safeCheckMany,
 } from "../src/authorizer.js";
 import { PdpError } from "../src/errors.js";
-import { fixedIdentity, type RequestContext } from "../src/identity.js";
+import { fixedIdentity, headerIdentity, type RequestContext } from "../src/identity.js";
+import { withResilience } from "../src/decorators/resilience.js";
 import type { AuthorizationRequest, Decision, PolicyDecisionPoint, Subject } from "../src/model.js";
 import { allowAll, denyAll, functionPdp, memoryAuditSink, recordingPdp } from "../src/testing.js";
 
@@ -128,6 +129,42 @@ describe("Authorizer.authorize", () => {
     expect(text).not.toContain("api-key-value");
     expect(text).not.toContain("pw-123");
     expect(audit.events[0]?.subject.id).toBe("client-1");
+  });
+
+  it("audits a digest, never the token, when the subject's id is a credential", async () => {
+    const token = "tok_live_0123456789abcdef";
+    const audit = memoryAuditSink();
+    // Calls fail, so the resilience decorator audits them too; list items are allowed.
+    const pdp = recordingPdp(
+      functionPdp((r) => {
+        if (r.operation.phase === "call") throw new PdpError("PDP_UNAVAILABLE", "down");
+        return true;
+      }),
+    );
+    const authorizer = new Authorizer({
+      pdp: withResilience({ audit, retries: 0 })(pdp),
+      audit,
+      identity: headerIdentity({
+        header: "authorization",
+        regex: "^[Bb]earer (.+)$",
+        allowCredentialAsIdentity: true,
+      }),
+    });
+    const context: RequestContext = { headers: { authorization: `Bearer ${token}` } };
+    await authorizer.authorize("tools/call", { name: "t" }, context);
+    await authorizer.filterList("tools/list", { tools: [{ name: "t" }] }, context, {
+      id: token,
+      authenticated: true,
+      idIsCredential: true,
+    });
+    expect(pdp.requests[0]?.subject.id).toBe(token);
+    // The resilience decorator's error event and the Authorizer's, the item and the list summary.
+    expect(audit.events).toHaveLength(4);
+    expect(audit.events.filter((e) => e.source === "error")).toHaveLength(2);
+    expect(JSON.stringify(audit.events)).not.toContain(token);
+    const digest = audit.events[0]?.subject.id;
+    expect(digest).toMatch(/^sha256:[0-9a-f]{32}$/);
+    expect(audit.events.every((e) => e.subject.id === digest)).toBe(true);
   });
 
   it("denies with source error and audits when the PDP throws", async () => {

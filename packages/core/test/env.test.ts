@@ -218,6 +218,24 @@ describe("identityFromEnv", () => {
     expect((await resolve({ headers: { "x-forwarded-user": "ada" } })).authenticated).toBe(false);
   });
 
+  it("reads x-user-id in header mode by default, never the Authorization header", async () => {
+    const resolve = identityFromEnv({ MCP_PDP_IDENTITY: "header" });
+    const subject = await resolve({
+      headers: { authorization: "Bearer secret-token", "x-user-id": "ada" },
+    });
+    expect(subject).toEqual({ id: "ada", authenticated: true });
+    expect((await resolve({ headers: { authorization: "Bearer secret-token" } })).id).toBe(
+      "anonymous",
+    );
+  });
+
+  it("refuses Authorization as the identity header, naming the variable", () => {
+    const error = configError(() =>
+      identityFromEnv({ MCP_PDP_IDENTITY: "header", MCP_PDP_IDENTITY_HEADER: "Authorization" }),
+    );
+    expect(error.message).toMatch(/^MCP_PDP_IDENTITY_HEADER\*: .*carries credentials/);
+  });
+
   it("builds a JWT identity with a secret, issuer and audience", async () => {
     const secret = "env-secret-env-secret-env-secret-32";
     const resolve = identityFromEnv({

@@ -35,6 +35,7 @@ const REQUIRED_CORE_EXPORTS = [
   "headerIdentity",
   "jwtIdentity",
   // audit
+  "auditSubject",
   "decisionFields",
   "defaultAuditSink",
   "jsonLinesAuditSink",

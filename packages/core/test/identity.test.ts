@@ -97,9 +97,42 @@ describe("headerIdentity", () => {
     expect((await resolve({ headers: { "X-USER-ID": "bob" } })).id).toBe("bob");
   });
 
+  it("reads x-user-id by default", async () => {
+    const resolve = headerIdentity();
+    expect(await resolve({ headers: { "X-User-Id": "ada" } })).toEqual({
+      id: "ada",
+      authenticated: true,
+    });
+  });
+
   it("takes the first group of the regex as the identity", async () => {
-    const resolve = headerIdentity({ regex: "^[Bb]earer (.+)$" });
-    expect((await resolve({ headers: { Authorization: "Bearer ada" } })).id).toBe("ada");
+    const resolve = headerIdentity({ header: "x-user", regex: "^user:(.+)$" });
+    expect((await resolve({ headers: { "x-user": "user:ada" } })).id).toBe("ada");
+  });
+
+  it("refuses a credential header as the identity unless allowed", () => {
+    expect(() => headerIdentity({ header: "Authorization" })).toThrow(ConfigError);
+    expect(() => headerIdentity({ header: "proxy-authorization" })).toThrow(
+      /carries credentials.*use jwtIdentity .* or authInfoIdentity/,
+    );
+  });
+
+  it("marks a token taken from Authorization as a credential id when allowed", async () => {
+    const resolve = headerIdentity({
+      header: "authorization",
+      regex: "^[Bb]earer (.+)$",
+      allowCredentialAsIdentity: true,
+    });
+    expect(await resolve({ headers: { Authorization: "Bearer tok_123" } })).toEqual({
+      id: "tok_123",
+      authenticated: true,
+      idIsCredential: true,
+    });
+    expect(
+      await headerIdentity({ header: "x-user", allowCredentialAsIdentity: true })({
+        headers: { "x-user": "ada" },
+      }),
+    ).toEqual({ id: "ada", authenticated: true });
   });
 
   it("takes the whole match when the regex has no group", async () => {
@@ -123,8 +156,8 @@ describe("headerIdentity", () => {
   });
 
   it("gives an unauthenticated subject when the regex does not match", async () => {
-    const resolve = headerIdentity({ regex: "^Bearer (.+)$" });
-    expectAnonymous(await resolve({ headers: { authorization: "Basic YWRhOnB3" } }));
+    const resolve = headerIdentity({ header: "x-user", regex: "^user:(.+)$" });
+    expectAnonymous(await resolve({ headers: { "x-user": "Basic YWRhOnB3" } }));
   });
 
   it("gives an unauthenticated subject when the group captured only blanks", async () => {
@@ -155,7 +188,7 @@ describe("headerIdentity", () => {
   });
 
   it("rejects an invalid regex with a ConfigError", () => {
-    expect(() => headerIdentity({ regex: "(unclosed" })).toThrow(ConfigError);
+    expect(() => headerIdentity({ header: "x-user", regex: "(unclosed" })).toThrow(/invalid regex/);
   });
 });
 

@@ -169,9 +169,12 @@ function identity(e: PermitEnv): IdentityResolver {
       return fixedIdentity(e.PERMIT_MCP_IDENTITY_FIXED_VALUE ?? "client");
     case "header":
       try {
+        // permit-fastmcp's header mode: the bearer token is the Permit user key. The subject is
+        // marked as a credential id, so audit events carry its digest instead.
         return headerIdentity({
           header,
           regex: e.PERMIT_MCP_IDENTITY_HEADER_REGEX ?? "[Bb]earer (.+)",
+          allowCredentialAsIdentity: true,
         });
       } catch (error) {
         throw new ConfigError(`PERMIT_MCP_IDENTITY_HEADER_REGEX: not a valid regular expression`, {

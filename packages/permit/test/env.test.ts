@@ -1,4 +1,5 @@
 import { Authorizer, ConfigError, type RequestContext } from "@mcp-pdp/core";
+import { memoryAuditSink } from "@mcp-pdp/core/testing";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PermitFake, startPermitFake } from "../../../test/fakes/permit.js";
@@ -186,6 +187,21 @@ describe("permitOptionsFromEnv: identity", () => {
       { headers: { "x-user": "user:carol" } },
     );
     expect(fake.queries()[1]?.user.key).toBe("carol");
+  });
+
+  it("sends the bearer token as the user key in header mode but never audits it", async () => {
+    const token = "tok_permit_user_0123456789";
+    const o = options({ PERMIT_MCP_IDENTITY_MODE: "header" });
+    const audit = memoryAuditSink();
+    const authorizer = new Authorizer({ ...o, audit });
+    const context = { headers: { authorization: `Bearer ${token}` } };
+    await authorizer.authorize("tools/call", { name: "greet" }, context);
+    const subject = await authorizer.resolveSubject(context);
+    await authorizer.filterList("tools/list", { tools: [{ name: "greet" }] }, context, subject);
+    expect(fake.queries().map((q) => q.user.key)).toEqual([token, token]);
+    expect(audit.events).toHaveLength(3);
+    expect(JSON.stringify(audit.events)).not.toContain(token);
+    expect(audit.events[0]?.subject.id).toMatch(/^sha256:[0-9a-f]{32}$/);
   });
 
   it("denies a caller without the header without asking Permit", async () => {

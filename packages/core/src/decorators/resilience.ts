@@ -1,4 +1,4 @@
-import { type AuditSink, decisionFields } from "../audit.js";
+import { type AuditSink, auditSubject, decisionFields } from "../audit.js";
 import { normalizeDecision } from "../authorizer.js";
 import { ConfigError, type McpPdpErrorCode, describeError } from "../errors.js";
 import { isListMethod } from "../mapping.js";
@@ -323,12 +323,7 @@ export function withResilience(
           time: new Date().toISOString(),
           type: "decision",
           pdp: name,
-          subject: {
-            id: request.subject.id,
-            authenticated: request.subject.authenticated,
-            ...(request.subject.roles ? { roles: request.subject.roles } : {}),
-            ...(request.subject.tenant !== undefined ? { tenant: request.subject.tenant } : {}),
-          },
+          subject: auditSubject(request.subject),
           method: request.operation.method,
           phase: request.operation.phase,
           resource: {
