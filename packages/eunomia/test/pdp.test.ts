@@ -78,6 +78,17 @@ describe("eunomiaPdp wire protocol (eunomia-mcp's scheme)", () => {
     });
   });
 
+  it("sends a 1 MB argument shortened, with arguments_truncated on the resource", async () => {
+    fake.setPolicy(() => ({ allowed: true }));
+    await pdp().check(await callRequest("write", { text: "x".repeat(1024 * 1024), n: 1 }));
+    const body = fake.requests[0]!.body as { resource: { attributes: Record<string, unknown> } };
+    expect(JSON.stringify(body).length).toBeLessThan(16 * 1024);
+    expect(body.resource.attributes).toMatchObject({
+      arguments: { n: 1 },
+      arguments_truncated: true,
+    });
+  });
+
   it("uses agent:unknown without the header, and execute for resources/read and prompts/get", async () => {
     fake.setPolicy(() => true);
     const subject = await subjectOf({});

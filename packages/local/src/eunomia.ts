@@ -1,4 +1,9 @@
-import { type AuthorizationRequest, type Decision, isListMethod } from "@mcp-pdp/core";
+import {
+  type AuthorizationRequest,
+  type Decision,
+  boundArguments,
+  isListMethod,
+} from "@mcp-pdp/core";
 import { z } from "zod";
 import { unknownKeysMessage } from "./issues.js";
 import type { Effect } from "./native.js";
@@ -138,7 +143,8 @@ const EXECUTE_METHODS = new Set(["tools/call", "resources/read", "prompts/get"])
  * Views a request the way eunomia-mcp builds its checks: principal `agent:<subject id>` with
  * attributes `agent_id` plus the subject's attributes (`user_id`, `user_agent`, claims) and its
  * `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
- * `component_type`, `name`, `uri` and `arguments`; action `list` for a list method or a list item,
+ * `component_type`, `name`, `uri` and `arguments` (bounded with core's default limits, plus
+ * `arguments_truncated: true` when they were cut); action `list` for a list method or a list item,
  * `execute` for tools/call, resources/read and prompts/get, else the method's verb.
  *
  * A list item is viewed with its list method (`tools/list`), as eunomia-mcp checks list results.
@@ -167,7 +173,12 @@ export function eunomiaView(request: AuthorizationRequest): EunomiaCheckRequest 
   const resource: Record<string, unknown> = { method, component_type: componentType };
   if (id !== undefined) resource.name = id;
   resource.uri = uri;
-  if (op.arguments !== undefined && !listPhase) resource.arguments = op.arguments;
+  if (op.arguments !== undefined && !listPhase) {
+    // Bounded: a 1 MB argument must not become a 1 MB check.
+    const args = boundArguments(op.arguments);
+    resource.arguments = args.value;
+    if (args.truncated) resource.arguments_truncated = true;
+  }
   const subject = request.subject;
   const principal: Record<string, unknown> = { agent_id: subject.id, ...subject.attributes };
   if (subject.roles !== undefined && !Object.hasOwn(principal, "roles")) {

@@ -402,6 +402,38 @@ describe("eunomiaView", () => {
     });
   });
 
+  it("views a 1 MB argument shortened and marked arguments_truncated", () => {
+    const view = eunomiaView(tool(subject, "write", { text: "x".repeat(1024 * 1024), n: 1 }));
+    expect(JSON.stringify(view).length).toBeLessThan(16 * 1024);
+    expect(view.resource.attributes).toMatchObject({
+      arguments: { n: 1 },
+      arguments_truncated: true,
+    });
+    expect(eunomiaView(tool(subject, "add", { a: 1 })).resource.attributes).not.toHaveProperty(
+      "arguments_truncated",
+    );
+  });
+
+  it("lets a policy refuse arguments it cannot see whole", () => {
+    const pdp = localPdp({
+      policies: [
+        policy([
+          {
+            name: "not-truncated",
+            effect: "deny",
+            resource_conditions: [
+              { path: "attributes.arguments_truncated", operator: "equals", value: true },
+            ],
+            actions: ["execute"],
+          },
+          { name: "everyone", effect: "allow", actions: ["execute"] },
+        ]),
+      ],
+    });
+    expect(pdp.decide(tool(subject, "write", { text: "short" })).allow).toBe(true);
+    expect(pdp.decide(tool(subject, "write", { text: "x".repeat(1024 * 1024) })).allow).toBe(false);
+  });
+
   it("views a tool list item as list on its list method, without arguments", () => {
     expect(eunomiaView(item(subject, "tools/list", { name: "add" })).resource).toEqual({
       uri: "mcp:tools:add",

@@ -1,4 +1,10 @@
-import type { AuthorizationRequest, ComponentMetadata, Operation, Subject } from "@mcp-pdp/core";
+import {
+  type AuthorizationRequest,
+  type ComponentMetadata,
+  type Operation,
+  type Subject,
+  boundArguments,
+} from "@mcp-pdp/core";
 
 /** The `input` document sent to OPA for one request. */
 export interface OpaInput {
@@ -11,7 +17,10 @@ export interface OpaInput {
     readonly component?: Operation["component"];
     readonly name?: string;
     readonly uri?: string;
+    /** The arguments, bounded (long strings shortened, deep or long structures cut). */
     readonly arguments?: Readonly<Record<string, unknown>>;
+    /** `true` when `arguments` is not the whole of what the client sent. */
+    readonly arguments_truncated?: true;
     readonly server: string;
     /** What the server declared about the component (annotations, tags), when known. */
     readonly metadata?: ComponentMetadata;
@@ -24,11 +33,15 @@ export type OpaInputBuilder = (request: AuthorizationRequest) => unknown;
 
 /**
  * The default input: `{subject, action, resource, operation: {method, phase, component, name, uri,
- * arguments, server, metadata}}`, plus `context` when the request has one. Fields a request lacks
- * are left out rather than sent as null, so Rego's `not input.operation.arguments` works.
+ * arguments, arguments_truncated, server, metadata}}`, plus `context` when the request has one.
+ * Fields a request lacks are left out rather than sent as null, so Rego's
+ * `not input.operation.arguments` works. The arguments are bounded with core's default limits (a
+ * 1 MB argument must not become a 1 MB request); `arguments_truncated: true` tells the policy it
+ * does not see them whole.
  */
 export function toOpaInput(request: AuthorizationRequest): OpaInput {
   const op = request.operation;
+  const args = op.arguments !== undefined ? boundArguments(op.arguments) : undefined;
   return {
     subject: request.subject,
     action: request.action,
@@ -39,7 +52,8 @@ export function toOpaInput(request: AuthorizationRequest): OpaInput {
       ...(op.component !== undefined ? { component: op.component } : {}),
       ...(op.name !== undefined ? { name: op.name } : {}),
       ...(op.uri !== undefined ? { uri: op.uri } : {}),
-      ...(op.arguments !== undefined ? { arguments: op.arguments } : {}),
+      ...(args !== undefined ? { arguments: args.value } : {}),
+      ...(args?.truncated === true ? { arguments_truncated: true as const } : {}),
       server: op.server,
       ...(op.metadata !== undefined ? { metadata: op.metadata } : {}),
     },

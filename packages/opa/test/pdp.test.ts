@@ -96,6 +96,19 @@ describe("opaPdp input and results", () => {
     expect(input.context).toEqual({ ip: "127.0.0.1" });
   });
 
+  it("sends a 1 MB argument shortened and marked arguments_truncated", async () => {
+    fake.setPolicy(() => true);
+    const huge = "x".repeat(1024 * 1024);
+    await pdp().check(call("write_note", { text: huge, title: "t" }));
+    const body = fake.requests[0]!.body;
+    expect(JSON.stringify(body).length).toBeLessThan(16 * 1024);
+    const operation = inputOf((body as { input: unknown }).input).operation;
+    expect(operation.arguments_truncated).toBe(true);
+    expect(operation.arguments?.title).toBe("t");
+    expect(String(operation.arguments?.text)).toMatch(/^x+$/);
+    expect(toOpaInput(call("x", { a: 1 })).operation).not.toHaveProperty("arguments_truncated");
+  });
+
   it("accepts a boolean result", async () => {
     fake.setPolicy((i) => inputOf(i).operation.name === "read_note");
     expect(await pdp().check(call("read_note"))).toEqual({ allow: true, source: "pdp" });
