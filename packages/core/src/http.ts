@@ -360,6 +360,50 @@ export function failureDecisions(
 }
 
 /**
+ * Bounds the number of concurrent calls; waiting callers whose signal fires drop out. Shared by
+ * every caller of one PDP, it caps the PDP's load however many checks run at once.
+ */
+export class Limiter {
+  readonly #max: number;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /** `max`: calls allowed in flight at once. */
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Resolves `true` once a slot is held, or `false` when `signal` fires first. */
+  acquire(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    if (this.#active < this.#max) {
+      this.#active++;
+      return Promise.resolve(true);
+    }
+    return new Promise<boolean>((resolve) => {
+      const grant = () => {
+        signal?.removeEventListener("abort", abort);
+        this.#active++;
+        resolve(true);
+      };
+      const abort = () => {
+        const i = this.#waiting.indexOf(grant);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        resolve(false);
+      };
+      signal?.addEventListener("abort", abort, { once: true });
+      this.#waiting.push(grant);
+    });
+  }
+
+  /** Gives back a slot held after `acquire` resolved `true`. */
+  release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+}
+
+/**
  * Maps items with at most `limit` calls of `fn` in flight, keeping the input order. For PDPs
  * without a bulk endpoint: bounded fan-out instead of one burst of N requests.
  */

@@ -5,6 +5,7 @@ import { z } from "zod";
 import {
   ConfigError,
   JsonHttpClient,
+  Limiter,
   failureDecision,
   failureDecisions,
   mapInChunks,
@@ -243,5 +244,22 @@ describe("failure helpers", () => {
     expect(seenChunks.map((c) => c.length).sort()).toEqual([1, 3, 3]);
     expect(await mapInChunks([], 3, 2, async () => ["x"])).toEqual([]);
     await expect(mapInChunks([1], 0, 1, async () => [])).rejects.toThrow(ConfigError);
+  });
+
+  it("lets at most max holders through a Limiter, and drops a waiter whose signal fires", async () => {
+    const limiter = new Limiter(2);
+    expect(await limiter.acquire()).toBe(true);
+    expect(await limiter.acquire()).toBe(true);
+    const controller = new AbortController();
+    const impatient = limiter.acquire(controller.signal);
+    let third = false;
+    const waiting = limiter.acquire().then((held) => (third = held));
+    controller.abort();
+    expect(await impatient).toBe(false);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(third).toBe(false);
+    limiter.release();
+    await waiting;
+    expect(third).toBe(true);
   });
 });

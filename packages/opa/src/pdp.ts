@@ -4,12 +4,12 @@ import {
   ConfigError,
   type Decision,
   JsonHttpClient,
+  Limiter,
   type PdpFailure,
   type PolicyDecisionPoint,
   failureDecision,
   failureDecisions,
   mapInChunks,
-  mapWithConcurrency,
 } from "@mcp-pdp/core";
 import { z } from "zod";
 import { type OpaInputBuilder, toOpaInput } from "./input.js";
@@ -43,7 +43,10 @@ export interface OpaPdpOptions {
   readonly batch?: boolean;
   /** Inputs per batch call. @defaultValue 100 */
   readonly maxBatchSize?: number;
-  /** Single calls in flight at once when there is no batch endpoint. @defaultValue 8 */
+  /**
+   * Single calls in flight at once when there is no batch endpoint, across all the bulk checks of
+   * this adapter. @defaultValue 8
+   */
   readonly concurrency?: number;
   /** Builds the input document. @defaultValue {@link toOpaInput} */
   readonly toInput?: OpaInputBuilder;
@@ -181,8 +184,24 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
     return single(input, checkOptions);
   };
 
+  // One limiter for every fallback single call: chunks run in parallel and bulk checks overlap,
+  // and together they must not exceed `concurrency` calls in flight.
+  const limiter = new Limiter(concurrency);
+  const limitedSingle = async (input: unknown, checkOptions?: CheckOptions): Promise<Decision> => {
+    if (!(await limiter.acquire(checkOptions?.signal))) {
+      return failureDecision({
+        code: "PDP_ABORTED",
+        reason: `${name} PDP call aborted by the caller`,
+      });
+    }
+    try {
+      return await single(input, checkOptions);
+    } finally {
+      limiter.release();
+    }
+  };
   const singles = (inputs: readonly unknown[], checkOptions?: CheckOptions) =>
-    mapWithConcurrency(inputs, concurrency, (input) => single(input, checkOptions));
+    Promise.all(inputs.map((input) => limitedSingle(input, checkOptions)));
 
   /** One batch call; `undefined` when the endpoint does not exist. */
   const batch = async (

@@ -224,6 +224,18 @@ describe("opaPdp bulk checks", () => {
     expect(fake.maxInFlight()).toBeGreaterThan(1);
   });
 
+  it("keeps the fallback within concurrency across chunks and overlapping bulk checks", async () => {
+    fake.setPolicy(() => true);
+    fake.latency(20);
+    const p = pdp({ batch: false, concurrency: 3, maxBatchSize: 4 });
+    const many = (prefix: string) =>
+      p.checkMany(Array.from({ length: 16 }, (_, i) => call(`${prefix}${i}`)));
+    const [a, b] = await Promise.all([many("a"), many("b")]);
+    expect([...a, ...b].every((d) => d.allow)).toBe(true);
+    expect(fake.singleCalls()).toBe(32);
+    expect(fake.maxInFlight()).toBeLessThanOrEqual(3);
+  });
+
   it("does not remember a batch failure other than 404", async () => {
     fake.setEnterprise(true);
     fake.setPolicy(() => true);

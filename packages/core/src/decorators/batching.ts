@@ -6,7 +6,8 @@ import type {
   PdpDecorator,
   PolicyDecisionPoint,
 } from "../model.js";
-import { Limiter, abortedDecision, errorDecision, intOption, raceAbort } from "./internal.js";
+import { Limiter } from "../http.js";
+import { abortedDecision, errorDecision, intOption, raceAbort } from "./internal.js";
 
 /** Options of {@link withBatching}. */
 export interface BatchingOptions {

@@ -83,45 +83,6 @@ export class SharedCall {
   }
 }
 
-/** Bounds the number of concurrent inner calls; waiting callers whose signal fires drop out. */
-export class Limiter {
-  readonly #max: number;
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  /** Resolves `true` once a slot is held, or `false` when `signal` fires first. */
-  acquire(signal?: AbortSignal): Promise<boolean> {
-    if (signal?.aborted) return Promise.resolve(false);
-    if (this.#active < this.#max) {
-      this.#active++;
-      return Promise.resolve(true);
-    }
-    return new Promise<boolean>((resolve) => {
-      const grant = () => {
-        signal?.removeEventListener("abort", abort);
-        this.#active++;
-        resolve(true);
-      };
-      const abort = () => {
-        const i = this.#waiting.indexOf(grant);
-        if (i >= 0) this.#waiting.splice(i, 1);
-        resolve(false);
-      };
-      signal?.addEventListener("abort", abort, { once: true });
-      this.#waiting.push(grant);
-    });
-  }
-
-  release(): void {
-    this.#active--;
-    this.#waiting.shift()?.();
-  }
-}
-
 /** Waits `ms`, or less when `signal` fires; resolves `false` when aborted. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
