@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { ComponentKind, ComponentMetadata } from "./model.js";
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
@@ -30,18 +31,23 @@ export function metadataOf(item: unknown): ComponentMetadata | undefined {
   };
 }
 
+/** How many components a {@link ComponentRegistry} remembers from list results. */
+export const MAX_REMEMBERED_COMPONENTS = 10_000;
+
 /**
- * What the server declared about its components, remembered from its registrations and from the
- * list results it sent (never from what a client sends), so a call can be decided with the
- * component's annotations and tags.
+ * What the server declared about its components, read from its live registrations and remembered
+ * from the list results it sent (never from what a client sends), so a call can be decided with
+ * the component's annotations and tags.
  */
 export class ComponentRegistry {
-  readonly #entries = new Map<string, ComponentMetadata>();
+  // Bounded: a server whose resource lists are generated (one entry per file, per record, ...)
+  // must not grow it without end. The least recently used entries go first.
+  readonly #entries = new LRUCache<string, ComponentMetadata>({ max: MAX_REMEMBERED_COMPONENTS });
   #fallback: ((kind: ComponentKind, id: string) => ComponentMetadata | undefined) | undefined;
 
   /**
-   * Consulted when nothing was remembered for a component, e.g. to read the server's own
-   * registrations before any list was sent.
+   * The server's live registrations, consulted before anything remembered: after
+   * `tool.update({ _meta })` the new tags apply at once, not only after the next list.
    */
   setFallback(lookup: (kind: ComponentKind, id: string) => ComponentMetadata | undefined): void {
     this.#fallback = lookup;
@@ -51,8 +57,9 @@ export class ComponentRegistry {
     this.#entries.set(`${kind}\0${id}`, metadata);
   }
 
+  /** The live registration's metadata, else what the last list said, else undefined. */
   get(kind: ComponentKind, id: string): ComponentMetadata | undefined {
-    return this.#entries.get(`${kind}\0${id}`) ?? this.#fallback?.(kind, id);
+    return this.#fallback?.(kind, id) ?? this.#entries.get(`${kind}\0${id}`);
   }
 
   /** Records every item of a list result the server produced. */

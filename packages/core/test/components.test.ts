@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ComponentRegistry, metadataOf } from "../src/components.js";
+import { ComponentRegistry, MAX_REMEMBERED_COMPONENTS, metadataOf } from "../src/components.js";
 
 describe("metadataOf", () => {
   it("reads title, description, annotations, _meta and _meta.tags", () => {
@@ -90,7 +90,16 @@ describe("ComponentRegistry", () => {
     expect(registry.get("tool", "")).toBeUndefined();
   });
 
-  it("asks the fallback only for what it has not remembered", () => {
+  it("prefers the live registration to what an earlier list said", () => {
+    const registry = new ComponentRegistry();
+    let tags = ["old"];
+    registry.setFallback((kind, id) => (id === "t" ? { tags } : undefined));
+    registry.remember("tool", [{ name: "t", _meta: { tags: ["old"] } }]);
+    tags = ["admin"]; // tool.update({ _meta: { tags: ["admin"] } })
+    expect(registry.get("tool", "t")?.tags).toEqual(["admin"]);
+  });
+
+  it("uses what a list said when the registrations do not know the component", () => {
     const registry = new ComponentRegistry();
     const asked: string[] = [];
     registry.setFallback((kind, id) => {
@@ -101,7 +110,24 @@ describe("ComponentRegistry", () => {
     expect(registry.get("tool", "listed")?.title).toBe("from list");
     expect(registry.get("tool", "registered")?.title).toBe("from registration");
     expect(registry.get("tool", "unknown")).toBeUndefined();
-    expect(asked).toEqual(["tool:registered", "tool:unknown"]);
+    expect(asked).toEqual(["tool:listed", "tool:registered", "tool:unknown"]);
+  });
+
+  it("remembers at most MAX_REMEMBERED_COMPONENTS, forgetting the least recently used", () => {
+    const registry = new ComponentRegistry();
+    const items = Array.from({ length: MAX_REMEMBERED_COMPONENTS + 500 }, (_, i) => ({
+      uri: `file:///r${i}`,
+      title: `r${i}`,
+    }));
+    registry.remember("resource", items.slice(0, 1));
+    registry.remember("resource", items.slice(1, 1000));
+    expect(registry.get("resource", "file:///r0")?.title).toBe("r0"); // recently used: kept
+    registry.remember("resource", items.slice(1000));
+    expect(registry.get("resource", "file:///r0")?.title).toBe("r0");
+    expect(registry.get("resource", "file:///r1")).toBeUndefined();
+    expect(registry.get("resource", `file:///r${items.length - 1}`)?.title).toBe(
+      `r${items.length - 1}`,
+    );
   });
 
   it("forgets everything on clear", () => {
