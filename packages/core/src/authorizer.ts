@@ -34,13 +34,19 @@ import type {
 
 /** Options of {@link Authorizer}. */
 export interface AuthorizerOptions {
-  /** The Policy Decision Point, with any decorators already applied. */
+  /**
+   * The Policy Decision Point, with any decorators already applied. It stays yours: the Authorizer
+   * never closes it (several Authorizers may share one), so `await pdp.close()` on shutdown.
+   */
   readonly pdp: PolicyDecisionPoint;
   /** Who the caller is. @defaultValue the SDK's bearer auth info, else unauthenticated */
   readonly identity?: IdentityResolver;
   /** How MCP methods map to resources and actions. */
   readonly mapping?: MappingOptions;
-  /** Where audit events go; `false` for nowhere. @defaultValue JSON lines on stderr */
+  /**
+   * Where audit events go; `false` for nowhere. The sink stays yours: {@link Authorizer.close}
+   * only flushes it. @defaultValue JSON lines on stderr
+   */
   readonly audit?: AuditSink | false;
 }
 
@@ -301,10 +307,13 @@ export class Authorizer {
     });
   }
 
-  /** Flushes and closes the audit sink and the PDP. */
+  /**
+   * Flushes the audit sink. It closes nothing: the PDP and the audit sink belong to whoever created
+   * them, and are often shared (one `McpServer`, so one Authorizer, per HTTP session; the default
+   * sink is one per process). On shutdown, `await pdp.close()` and close your own sink yourself.
+   */
   async close(): Promise<void> {
-    await this.#audit?.close?.();
-    await this.pdp.close?.();
+    await this.#audit?.flush?.();
   }
 }
 

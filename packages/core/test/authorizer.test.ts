@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import type { AuditSink } from "../src/audit.js";
+import { type AuditSink, defaultAuditSink } from "../src/audit.js";
 import {
   type Authorization,
   Authorizer,
@@ -620,24 +620,44 @@ describe("Authorizer construction and close", () => {
     expect(authorizer.buildRequest("tools/list", {}, ada).resource.type).toBe("weather_tools");
   });
 
-  it("closes the audit sink and the PDP", async () => {
-    const closed: string[] = [];
+  it("flushes the audit sink on close but closes neither it nor the PDP, which may be shared", async () => {
+    const calls: string[] = [];
     const pdp: PolicyDecisionPoint = {
       ...allowAll(),
       close: () => {
-        closed.push("pdp");
+        calls.push("pdp.close");
         return Promise.resolve();
       },
     };
     const audit: AuditSink = {
       write() {},
+      flush: () => {
+        calls.push("audit.flush");
+        return Promise.resolve();
+      },
       close: () => {
-        closed.push("audit");
+        calls.push("audit.close");
         return Promise.resolve();
       },
     };
-    await new Authorizer({ pdp, audit }).close();
-    expect(closed).toEqual(["audit", "pdp"]);
+    const sessions = [new Authorizer({ pdp, audit }), new Authorizer({ pdp, audit })];
+    await sessions[0]!.close();
+    expect(calls).toEqual(["audit.flush"]);
+    expect((await sessions[1]!.authorize("tools/call", { name: "t" }, {})).kind).toBe("decided");
+  });
+
+  it("only flushes the process-wide default audit sink on close", async () => {
+    const shared = defaultAuditSink();
+    const close = vi.spyOn(shared, "close");
+    const flush = vi.spyOn(shared, "flush");
+    try {
+      await new Authorizer({ pdp: allowAll() }).close();
+      expect(flush).toHaveBeenCalledTimes(1);
+      expect(close).not.toHaveBeenCalled();
+    } finally {
+      close.mockRestore();
+      flush.mockRestore();
+    }
   });
 });
 
