@@ -75,10 +75,11 @@ function checkUrl(url: string): string {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`cerbos.url must be an http(s) URL, got ${JSON.stringify(url)}`);
+    // The value is not repeated: a mistyped URL may carry a token.
+    throw new ConfigError("cerbos.url must be an http(s) URL such as http://localhost:3592");
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new ConfigError(`cerbos.url must be an http(s) URL, got ${JSON.stringify(url)}`);
+    throw new ConfigError(`cerbos.url must be an http(s) URL, got the scheme ${parsed.protocol}`);
   }
   if (parsed.username !== "" || parsed.password !== "" || parsed.search !== "") {
     // Credentials would end up in error messages; they belong in `headers`.

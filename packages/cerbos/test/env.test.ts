@@ -87,6 +87,9 @@ describe("cerbosOptionsFromEnv", () => {
 describe("option validation", () => {
   it("rejects bad options with the option's name", () => {
     expect(() => cerbosPdp({ url: "not a url" })).toThrow(/cerbos\.url/);
+    expect(() => cerbosPdp({ url: "//cerbos?token=tok_4f9a" })).toThrow(
+      /^cerbos\.url must be an http\(s\) URL such as http:\/\/localhost:3592$/,
+    );
     expect(() => cerbosPdp({ url: "ftp://cerbos" })).toThrow(/cerbos\.url/);
     expect(() => cerbosPdp({ maxResourcesPerRequest: 0 })).toThrow(
       /cerbos\.maxResourcesPerRequest/,

@@ -29,6 +29,19 @@ function parseJsonOrList(raw: string): unknown {
     .filter(Boolean);
 }
 
+/**
+ * Adds a custom issue saying what was expected. The raw value goes in `params.got`, not in the
+ * message: {@link readEnv} decides whether it may be shown (never for a URL or a secret).
+ */
+function expected(ctx: z.RefinementCtx<string>, what: string, got?: string): typeof z.NEVER {
+  ctx.addIssue({
+    code: "custom",
+    message: `expected ${what}`,
+    ...(got !== undefined ? { params: { got } } : {}),
+  });
+  return z.NEVER;
+}
+
 /** zod schemas for environment values, which arrive as strings. */
 export const envValue = {
   string: () => z.string().min(1),
@@ -37,8 +50,7 @@ export const envValue = {
       const s = v.trim().toLowerCase();
       if (["true", "1", "yes", "on"].includes(s)) return true;
       if (["false", "0", "no", "off"].includes(s)) return false;
-      ctx.addIssue({ code: "custom", message: `expected true or false, got ${JSON.stringify(v)}` });
-      return z.NEVER;
+      return expected(ctx, "true or false", v);
     }),
   integer: (min = 0, max = Number.MAX_SAFE_INTEGER) =>
     z.string().transform((v, ctx) => {
@@ -46,11 +58,7 @@ export const envValue = {
       const text = v.trim();
       const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
       if (!Number.isInteger(n) || n < min || n > max) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
+        return expected(ctx, `an integer from ${min} to ${max}`, v);
       }
       return n;
     }),
@@ -59,14 +67,11 @@ export const envValue = {
     z.string().transform((v, ctx) => {
       const parsed = parseJsonOrList(v);
       if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected a JSON array of strings or a comma-separated list, got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
+        return expected(ctx, "a JSON array of strings or a comma-separated list", v);
       }
       return parsed;
     }),
+  /** An http(s) URL. A bad value is never repeated: a mistyped URL may carry a token. */
   url: () =>
     z.string().transform((v, ctx) => {
       try {
@@ -74,11 +79,7 @@ export const envValue = {
         if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("not http");
         return u.toString().replace(/\/$/, "");
       } catch {
-        ctx.addIssue({
-          code: "custom",
-          message: `expected an http(s) URL, got ${JSON.stringify(v)}`,
-        });
-        return z.NEVER;
+        return expected(ctx, "an http(s) URL such as http://localhost:8181");
       }
     }),
   oneOf: <const T extends readonly [string, ...string[]]>(values: T) =>
@@ -86,20 +87,29 @@ export const envValue = {
       const s = v.trim();
       const found = values.find((x) => x === s);
       if (found !== undefined) return found;
-      ctx.addIssue({
-        code: "custom",
-        message: `expected one of ${values.join(", ")}, got ${JSON.stringify(v)}`,
-      });
-      return z.NEVER;
+      return expected(ctx, `one of ${values.join(", ")}`, v);
     }),
 };
 
 type Shape = Record<string, z.ZodType<unknown, string>>;
 type Parsed<S extends Shape> = { [K in keyof S]?: z.output<S[K]> };
 
+/** Variables whose value is a secret, by name: their value never appears in an error. */
+const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD/i;
+
+/** An issue's message, followed by the bad value when it may be shown. */
+function describeIssue(issue: z.core.$ZodIssue, showValue: boolean): string {
+  const got: unknown = issue.code === "custom" ? issue.params?.got : undefined;
+  return showValue && typeof got === "string"
+    ? `${issue.message}, got ${JSON.stringify(got)}`
+    : issue.message;
+}
+
 /**
  * Validates the named environment variables. Empty values count as unset. A bad value throws a
  * {@link ConfigError} naming the variable and what was expected, so a server fails at start-up.
+ * The bad value is repeated only when it cannot be a secret: never for a URL, nor for a variable
+ * whose name contains KEY, TOKEN, SECRET or PASSWORD.
  */
 export function readEnv<S extends Shape>(shape: S, env: Env = process.env): Parsed<S> {
   const out: Record<string, unknown> = {};
@@ -109,7 +119,12 @@ export function readEnv<S extends Shape>(shape: S, env: Env = process.env): Pars
     if (raw === undefined || raw.trim() === "") continue;
     const result = schema.safeParse(raw);
     if (result.success) out[name] = result.data;
-    else problems.push(`${name}: ${result.error.issues.map((i) => i.message).join("; ")}`);
+    else {
+      const show = !SECRET_NAME.test(name);
+      problems.push(
+        `${name}: ${result.error.issues.map((i) => describeIssue(i, show)).join("; ")}`,
+      );
+    }
   }
   if (problems.length > 0) {
     throw new ConfigError(

@@ -146,9 +146,11 @@ export class JsonHttpClient {
     try {
       url = new URL(options.url);
     } catch (error) {
-      throw new ConfigError(`${options.name}: invalid PDP URL ${JSON.stringify(options.url)}`, {
-        cause: error,
-      });
+      // The value is not repeated: a mistyped URL may carry a token.
+      throw new ConfigError(
+        `${options.name}: the PDP URL is not a valid URL; expected http(s)://host[:port][/path]`,
+        { cause: error },
+      );
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       throw new ConfigError(

@@ -242,7 +242,7 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
       url = new URL(options.jwksUrl);
     } catch (error) {
       throw new ConfigError(
-        `jwtIdentity: invalid jwksUrl ${JSON.stringify(String(options.jwksUrl))}`,
+        "jwtIdentity: invalid jwksUrl; expected an http(s) URL such as https://idp.example.com/.well-known/jwks.json",
         { cause: error },
       );
     }

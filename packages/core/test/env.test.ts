@@ -92,6 +92,33 @@ describe("readEnv", () => {
     }
   });
 
+  it("never repeats a bad URL, which may carry a token", () => {
+    for (const value of ["htps://pdp:tok_4f9a@host", "localhost:8181/?token=tok_4f9a"]) {
+      const error = configError(() => readEnv({ PDP_URL: envValue.url() }, { PDP_URL: value }));
+      expect(error.message).toBe(
+        "Invalid environment variable: PDP_URL: expected an http(s) URL such as http://localhost:8181",
+      );
+    }
+  });
+
+  it.each(["OPA_TOKEN", "PERMIT_API_KEY", "JWT_SECRET", "DB_PASSWORD", "my_api_key"])(
+    "never repeats the bad value of %s, whose name says it is a secret",
+    (name) => {
+      const shape = { [name]: envValue.oneOf(["a", "b"]) };
+      const error = configError(() => readEnv(shape, { [name]: "sk_live_4f9a" }));
+      expect(error.message).toBe(`Invalid environment variable: ${name}: expected one of a, b`);
+    },
+  );
+
+  it("repeats the bad value of other variables", () => {
+    const error = configError(() =>
+      readEnv({ MCP_PDP_RETRIES: envValue.integer(0, 10) }, { MCP_PDP_RETRIES: "lots" }),
+    );
+    expect(error.message).toBe(
+      'Invalid environment variable: MCP_PDP_RETRIES: expected an integer from 0 to 10, got "lots"',
+    );
+  });
+
   it("reads one of the allowed values and rejects the others, listing them", () => {
     const shape = { MODE: envValue.oneOf(["a", "b"]) };
     expect(readEnv(shape, { MODE: " b " }).MODE).toBe("b");

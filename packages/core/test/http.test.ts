@@ -201,6 +201,9 @@ describe("JsonHttpClient", () => {
 
   it("refuses bad configuration", () => {
     expect(() => new JsonHttpClient({ url: "not a url", name: "x" })).toThrow(ConfigError);
+    expect(() => new JsonHttpClient({ url: "//pdp?token=tok_4f9a", name: "x" })).toThrow(
+      /^x: the PDP URL is not a valid URL; expected http\(s\):\/\/host\[:port\]\[\/path\]$/,
+    );
     expect(() => new JsonHttpClient({ url: "ftp://h", name: "x" })).toThrow(/http or https/);
     expect(() => new JsonHttpClient({ url: "http://u:p@h", name: "x" })).toThrow(/credentials/);
     expect(() => new JsonHttpClient({ url, name: "x", timeoutMs: 0 })).toThrow(/timeoutMs/);

@@ -547,7 +547,7 @@ describe("jwtIdentity configuration errors", () => {
 
   it("refuses a bad JWKS URL", () => {
     expect(() => jwtIdentity({ algorithms: ["RS256"], jwksUrl: "not a url" })).toThrow(
-      /invalid jwksUrl/,
+      /^jwtIdentity: invalid jwksUrl; expected an http\(s\) URL such as /,
     );
   });
 
