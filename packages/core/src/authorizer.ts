@@ -7,6 +7,7 @@ import {
 } from "./audit.js";
 import { ComponentRegistry } from "./components.js";
 import { describeError } from "./errors.js";
+import { errorDecision } from "./http.js";
 import {
   ANONYMOUS,
   type IdentityResolver,
@@ -67,10 +68,6 @@ export interface FilteredList {
   readonly visible: number;
 }
 
-function errorDecision(reason: string, errorCode = "PDP_ERROR"): Decision {
-  return { allow: false, source: "error", reason, errorCode };
-}
-
 /** The string `code` of a thrown value; anything can be thrown, `undefined` and `null` included. */
 function errorCodeOf(error: unknown): string {
   const code =
@@ -101,6 +98,23 @@ export async function safeCheck(
     return normalizeDecision(await pdp.check(request, options));
   } catch (error) {
     return errorDecision(`PDP ${pdp.name} failed: ${describeError(error)}`, errorCodeOf(error));
+  }
+}
+
+/**
+ * Calls `pdp.checkSync` when the PDP has one: its answer, normalised, or undefined when it cannot
+ * answer without waiting. An exception is an error deny.
+ */
+export function safeCheckSync(
+  pdp: PolicyDecisionPoint,
+  request: AuthorizationRequest,
+): Decision | undefined {
+  if (!pdp.checkSync) return undefined;
+  try {
+    const answer = pdp.checkSync(request);
+    return answer === undefined ? undefined : normalizeDecision(answer);
+  } catch (error) {
+    return errorDecision(`PDP ${pdp.name} failed: ${describeError(error)}`, "PDP_ERROR");
   }
 }
 
@@ -158,12 +172,20 @@ export class Authorizer {
 
   /** Resolves the caller. A resolver that throws gives an unauthenticated subject. */
   async resolveSubject(context: RequestContext): Promise<Subject> {
+    return this.#resolve(context);
+  }
+
+  /** Resolves the caller, synchronously when the resolver is synchronous. */
+  #resolve(context: RequestContext): Subject | Promise<Subject> {
+    let answer: Subject | Promise<Subject>;
     try {
-      const subject = await this.#identity(context);
-      return typeof subject === "object" && typeof subject.id === "string" ? subject : ANONYMOUS;
+      answer = this.#identity(context);
     } catch (error) {
-      return { ...ANONYMOUS, attributes: { identity_error: describeError(error) } };
+      return identityFailure(error);
     }
+    return isPromiseLike(answer)
+      ? Promise.resolve(answer).then(validSubject, identityFailure)
+      : validSubject(answer);
   }
 
   #request(subject: Subject, mapped: MappedOperation): AuthorizationRequest {
@@ -194,21 +216,54 @@ export class Authorizer {
     context: RequestContext,
     options: CheckOptions & { subject?: Subject } = {},
   ): Promise<Authorization> {
-    if (this.isBypassed(method)) return { kind: "bypass" };
+    return this.decide(method, params, context, options);
+  }
+
+  /**
+   * {@link Authorizer.authorize}, answering synchronously when it can: a synchronous identity
+   * resolver and a PDP whose `checkSync` answers (the local engine, a cache hit) decide in the same
+   * tick, so authorization adds no round through the event loop. Otherwise a Promise. Never throws
+   * for a PDP failure (that is a deny).
+   */
+  decide(
+    method: string,
+    params: unknown,
+    context: RequestContext,
+    options: CheckOptions & { subject?: Subject } = {},
+  ): Authorization | Promise<Authorization> {
+    if (this.isBypassed(method)) return BYPASS;
     const started = performance.now();
-    const subject = options.subject ?? (await this.resolveSubject(context));
+    const subject = options.subject ?? this.#resolve(context);
+    if (isPromiseLike(subject)) {
+      return subject.then((s) => this.#decideFor(s, method, params, context, options, started));
+    }
+    return this.#decideFor(subject, method, params, context, options, started);
+  }
+
+  #decideFor(
+    subject: Subject,
+    method: string,
+    params: unknown,
+    context: RequestContext,
+    options: CheckOptions,
+    started: number,
+  ): Authorization | Promise<Authorization> {
     const mapped = mapRequest(method, params, this.mapping);
     const request = this.#request(subject, mapped);
-    const decision =
-      mapped.problem !== undefined
-        ? errorDecision(`request not decidable: ${mapped.problem}`, "REQUEST_INVALID")
-        : await safeCheck(
-            this.pdp,
-            request,
-            options.signal ? { signal: options.signal } : undefined,
-          );
-    this.#emit(request, decision, performance.now() - started, context);
-    return { kind: "decided", subject, request, decision };
+    const finish = (decision: Decision): Authorization => {
+      this.#emit(request, decision, performance.now() - started, context);
+      return { kind: "decided", subject, request, decision };
+    };
+    if (mapped.problem !== undefined) {
+      return finish(errorDecision(`request not decidable: ${mapped.problem}`, "REQUEST_INVALID"));
+    }
+    const now = safeCheckSync(this.pdp, request);
+    if (now !== undefined) return finish(now);
+    return safeCheck(
+      this.pdp,
+      request,
+      options.signal ? { signal: options.signal } : undefined,
+    ).then(finish);
   }
 
   /**
@@ -246,22 +301,23 @@ export class Authorizer {
       this.#emit(request, decision, latency, context);
       if (decision.allow) visible.push(items[i]);
     }
-    this.#write({
-      time: new Date().toISOString(),
-      type: "list",
-      pdp: this.pdp.name,
-      subject: auditSubject(subject),
-      method,
-      phase: "list",
-      resource: { type: this.buildRequest(method, {}, subject).resource.type },
-      action: "list",
-      allow: visible.length > 0,
-      source: "pdp",
-      latencyMs: round(latency),
-      items: items.length,
-      visible: visible.length,
-      ...contextFields(context),
-    });
+    if (this.#audit)
+      this.#write({
+        time: new Date().toISOString(),
+        type: "list",
+        pdp: this.pdp.name,
+        subject: auditSubject(subject),
+        method,
+        phase: "list",
+        resource: { type: this.buildRequest(method, {}, subject).resource.type },
+        action: "list",
+        allow: visible.length > 0,
+        source: "pdp",
+        latencyMs: round(latency),
+        items: items.length,
+        visible: visible.length,
+        ...contextFields(context),
+      });
     return { result: { ...page, [field]: visible }, items: items.length, visible: visible.length };
   }
 
@@ -289,6 +345,7 @@ export class Authorizer {
     latencyMs: number,
     context: RequestContext,
   ): void {
+    if (!this.#audit) return; // building the event is most of its cost
     this.#write({
       time: new Date().toISOString(),
       type: "decision",
@@ -315,6 +372,21 @@ export class Authorizer {
   async close(): Promise<void> {
     await this.#audit?.flush?.();
   }
+}
+
+const BYPASS: Authorization = Object.freeze({ kind: "bypass" });
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function validSubject(subject: unknown): Subject {
+  const s = subject as Subject | null | undefined;
+  return typeof s === "object" && s !== null && typeof s.id === "string" ? s : ANONYMOUS;
+}
+
+function identityFailure(error: unknown): Subject {
+  return { ...ANONYMOUS, attributes: { identity_error: describeError(error) } };
 }
 
 function round(ms: number): number {

@@ -167,15 +167,31 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
 
 /** The action for a tool: its name, normalised unless `toolNames: "raw"`. */
 export function toolAction(name: string, mapping: ResolvedMapping): string {
-  const base = mapping.toolNames === "raw" ? name : name.replace(/[./_]/g, "-");
-  return mapping.actionPrefix + base;
+  if (mapping.toolNames === "raw") return mapping.actionPrefix + name;
+  let action = normalized.get(name);
+  if (action === undefined) {
+    action = name.replace(/[./_]/g, "-");
+    if (normalized.size >= 4096) normalized.clear(); // a server has few tools; clients can send any name
+    normalized.set(name, action);
+  }
+  return mapping.actionPrefix + action;
 }
+
+const normalized = new Map<string, string>();
 
 function componentType(component: string, mapping: ResolvedMapping): string {
   return mapping.prefixResourceWithServerName
     ? `${mapping.serverName}_${component}`
     : `${mapping.resourcePrefix}${component}`;
 }
+
+/**
+ * The object flattened arguments are written to: its prototype chain is one empty object with no
+ * prototype, so nothing is inherited (`__proto__` or `constructor` are plain own keys when
+ * assigned), while V8 keeps it a fast object rather than the dictionary `Object.create(null)` gives.
+ */
+const Attributes = function Attributes() {} as unknown as new () => object;
+Attributes.prototype = Object.create(null) as object;
 
 /** The result of flattening arguments. */
 export interface FlattenedArguments {
@@ -203,11 +219,11 @@ export function flattenArguments(
     ...DEFAULT_LIMITS,
     ...limits,
   };
-  const out = Object.create(null) as Record<string, unknown>;
+  const out = new Attributes() as Record<string, unknown>;
   let count = 0;
   const flags = { truncated: false, dropped: false, ambiguous: false };
   const put = (path: string, value: unknown): void => {
-    if (Object.hasOwn(out, path)) flags.ambiguous = true;
+    if (path in out) flags.ambiguous = true; // nothing inherited: `in` sees own keys only
     out[path] = value;
     count++;
   };
@@ -320,7 +336,7 @@ function withArguments(
 ): { attributes: Record<string, unknown>; problem?: string } {
   if (!mapping.flattenArguments || !args) return { attributes: base };
   const flat = flattenArguments(args, mapping.argumentPrefix, mapping.argumentLimits);
-  const attributes: Record<string, unknown> = { ...flat.attributes, ...base };
+  const attributes = Object.assign(flat.attributes, base); // ours to extend: no copy
   if (flat.truncated) attributes.arguments_truncated = true;
   if (flat.ambiguous) {
     return { attributes, problem: "arguments flatten to ambiguous or reserved attribute names" };

@@ -112,6 +112,12 @@ export interface CheckOptions {
 export interface PolicyDecisionPoint {
   readonly name: string;
   check(request: AuthorizationRequest, options?: CheckOptions): Promise<Decision>;
+  /**
+   * Answers at once when no I/O is needed (an in-process engine, a cache hit), so the guard can
+   * decide in the same tick as the request arrives. `undefined` means "call `check`". Must not
+   * throw; takes no signal since it never waits.
+   */
+  checkSync?(request: AuthorizationRequest): Decision | undefined;
   /** Decides many requests at once, answering in the same order. */
   checkMany?(
     requests: readonly AuthorizationRequest[],

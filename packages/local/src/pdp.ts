@@ -180,6 +180,11 @@ export class LocalPdp implements PolicyDecisionPoint {
     }
   }
 
+  /** {@link LocalPdp.decide}: the engine never waits, so it always answers synchronously. */
+  checkSync(request: AuthorizationRequest): Decision {
+    return this.decide(request);
+  }
+
   /** {@link LocalPdp.decide} as a resolved Promise. An already aborted signal gives an error deny. */
   check(request: AuthorizationRequest, options?: CheckOptions): Promise<Decision> {
     if (options?.signal?.aborted === true) return Promise.resolve(ABORTED);

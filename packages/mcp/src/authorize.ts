@@ -38,13 +38,7 @@ function registeredMetadata(
   kind: ComponentKind,
   id: string,
 ): ComponentMetadata | undefined {
-  const fields: Record<ComponentKind, string> = {
-    tool: "_registeredTools",
-    prompt: "_registeredPrompts",
-    resource: "_registeredResources",
-    resource_template: "_registeredResourceTemplates",
-  };
-  const table = (server as Record<string, unknown>)[fields[kind]];
+  const table = (server as Record<string, unknown>)[REGISTRY_FIELDS[kind]];
   if (typeof table !== "object" || table === null) return undefined;
   const entries = table as Record<string, Record<string, unknown> | undefined>;
   const entry = Object.hasOwn(entries, id) ? entries[id] : undefined;
@@ -52,12 +46,57 @@ function registeredMetadata(
     // A concrete URI read through a template takes the template's declaration.
     return kind === "resource" ? templateMetadata(server, id) : undefined;
   }
+  return entryMetadata(entry);
+}
+
+const REGISTRY_FIELDS: Record<ComponentKind, string> = {
+  tool: "_registeredTools",
+  prompt: "_registeredPrompts",
+  resource: "_registeredResources",
+  resource_template: "_registeredResourceTemplates",
+};
+
+interface Memo {
+  readonly title: unknown;
+  readonly description: unknown;
+  readonly annotations: unknown;
+  readonly meta: unknown;
+  readonly nested: unknown;
+  readonly metadata: ComponentMetadata | undefined;
+}
+const memos = new WeakMap<object, Memo>();
+
+/**
+ * The metadata of one registration, recomputed only when the fields it is read from change (the
+ * SDK's `update()` mutates the registration in place), so a call does not rebuild it every time.
+ */
+function entryMetadata(entry: Record<string, unknown>): ComponentMetadata | undefined {
+  const memo = memos.get(entry);
+  if (
+    memo !== undefined &&
+    memo.title === entry.title &&
+    memo.description === entry.description &&
+    memo.annotations === entry.annotations &&
+    memo.meta === entry._meta &&
+    memo.nested === entry.metadata
+  ) {
+    return memo.metadata;
+  }
   // Resources keep title/description/_meta inside `metadata`.
   const merged =
     typeof entry.metadata === "object" && entry.metadata !== null
       ? { ...entry, ...entry.metadata }
       : entry;
-  return metadataOf(merged);
+  const metadata = metadataOf(merged);
+  memos.set(entry, {
+    title: entry.title,
+    description: entry.description,
+    annotations: entry.annotations,
+    meta: entry._meta,
+    nested: entry.metadata,
+    metadata,
+  });
+  return metadata;
 }
 
 interface SdkUriTemplate {
@@ -79,13 +118,7 @@ function templateMetadata(server: object, uri: string): ComponentMetadata | unde
     } catch {
       continue;
     }
-    if (matched) {
-      return metadataOf(
-        typeof entry.metadata === "object" && entry.metadata !== null
-          ? { ...entry, ...entry.metadata }
-          : entry,
-      );
-    }
+    if (matched) return entryMetadata(entry);
   }
   return undefined;
 }

@@ -74,6 +74,26 @@ function transportKind(transport: Transport): string {
   return name || "unknown";
 }
 
+/**
+ * A request being decided, and the check options handed to the PDP: its AbortController is made
+ * only if a PDP reads the signal (most decisions are synchronous and never do).
+ */
+class Deciding {
+  aborted = false;
+  #controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.aborted) this.#controller.abort();
+    return this.#controller.signal;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.#controller?.abort();
+  }
+}
+
 const FAILED: Decision = {
   allow: false,
   source: "error",
@@ -102,7 +122,7 @@ export class GuardedTransport implements Transport {
   readonly #exposeReasons: boolean;
   readonly #kind: string;
   readonly #lists = new Map<RequestId, PendingList>();
-  readonly #deciding = new Map<RequestId, AbortController>();
+  readonly #deciding = new Map<RequestId, Deciding>();
   /** Ids of client requests handed to the server and not yet answered. */
   readonly #delivered = new Set<RequestId>();
   #onmessage: Transport["onmessage"];
@@ -154,7 +174,7 @@ export class GuardedTransport implements Transport {
   }
 
   close(): Promise<void> {
-    for (const controller of this.#deciding.values()) controller.abort();
+    for (const pending of this.#deciding.values()) pending.abort();
     this.#lists.clear();
     this.#delivered.clear();
     return this.inner.close();
@@ -186,14 +206,20 @@ export class GuardedTransport implements Transport {
   }
 
   #context(message: { id?: RequestId }, extra: MessageExtraInfo | undefined): RequestContext {
+    const context: {
+      transport: string;
+      headers?: NonNullable<RequestContext["headers"]>;
+      authInfo?: NonNullable<RequestContext["authInfo"]>;
+      sessionId?: string;
+      requestId?: RequestId;
+    } = { transport: this.#kind };
+    const headers = extra?.requestInfo?.headers;
+    if (headers) context.headers = headers;
+    if (extra?.authInfo) context.authInfo = extra.authInfo;
     const sessionId = this.inner.sessionId;
-    return {
-      transport: this.#kind,
-      ...(extra?.requestInfo?.headers ? { headers: extra.requestInfo.headers } : {}),
-      ...(extra?.authInfo ? { authInfo: extra.authInfo } : {}),
-      ...(sessionId !== undefined ? { sessionId } : {}),
-      ...(message.id !== undefined ? { requestId: message.id } : {}),
-    };
+    if (sessionId !== undefined) context.sessionId = sessionId;
+    if (message.id !== undefined) context.requestId = message.id;
+    return context;
   }
 
   #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
@@ -214,18 +240,15 @@ export class GuardedTransport implements Transport {
         deliver();
         return;
       }
-      this.#decide(message, extra).catch((error: unknown) => {
-        // Deciding failed unexpectedly: the request is refused, never forwarded or left hanging.
-        this.#reply(this.#denial(message, FAILED));
-        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
-      });
+      this.#decide(message, extra);
       return;
     }
     if (isNotification(message)) {
       if (message.method === "notifications/cancelled") {
         const id = message.params?.requestId as RequestId | undefined;
         if (id !== undefined) {
-          this.#deciding.get(id)?.abort();
+          const pending = this.#deciding.get(id);
+          pending?.abort();
           // The server drops the response of a cancelled request: stop waiting for it.
           this.#delivered.delete(id);
           this.#lists.delete(id);
@@ -249,20 +272,47 @@ export class GuardedTransport implements Transport {
     deliver(); // responses to the server's own requests
   }
 
-  async #decide(message: JsonRpcRequest, extra: MessageExtraInfo | undefined): Promise<void> {
+  /**
+   * Decides one request. When the identity resolver and the PDP answer synchronously (the local
+   * engine, a cache hit), the request reaches the server in the same tick, as it would unguarded;
+   * otherwise once the decision resolves. The abort signal is only made when a PDP asks for it.
+   */
+  #decide(message: JsonRpcRequest, extra: MessageExtraInfo | undefined): void {
     const context = this.#context(message, extra);
-    const controller = new AbortController();
-    this.#deciding.set(message.id, controller);
-    let outcome;
-    try {
-      outcome = await this.authorizer.authorize(message.method, message.params, context, {
-        signal: controller.signal,
-      });
-    } finally {
+    const pending = new Deciding();
+    this.#deciding.set(message.id, pending);
+    const fail = (error: unknown) => {
       this.#deciding.delete(message.id);
+      // Deciding failed unexpectedly: the request is refused, never forwarded or left hanging.
+      this.#reply(this.#denial(message, FAILED));
+      this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    };
+    let outcome: Authorization | Promise<Authorization>;
+    try {
+      outcome = this.authorizer.decide(message.method, message.params, context, pending);
+    } catch (error) {
+      fail(error);
+      return;
     }
+    if (outcome instanceof Promise) {
+      outcome.then((o) => {
+        this.#settle(message, extra, context, pending, o);
+      }, fail);
+    } else {
+      this.#settle(message, extra, context, pending, outcome);
+    }
+  }
+
+  #settle(
+    message: JsonRpcRequest,
+    extra: MessageExtraInfo | undefined,
+    context: RequestContext,
+    pending: Deciding,
+    outcome: Authorization,
+  ): void {
+    this.#deciding.delete(message.id);
     // A request the client cancelled while it was being decided is dropped without an answer.
-    if (controller.signal.aborted) return;
+    if (pending.aborted) return;
     if (outcome.kind === "bypass" || outcome.decision.allow) {
       if (outcome.kind === "decided" && isListMethod(message.method)) {
         this.#lists.set(message.id, { method: message.method, subject: outcome.subject, context });
@@ -271,18 +321,13 @@ export class GuardedTransport implements Transport {
       this.#onmessage?.(this.#asDecided(message, outcome), extra);
       return;
     }
+    // The coarse list check denied: the caller sees an empty list rather than an error.
     const empty = Authorizer.emptyList(message.method);
-    if (empty) {
-      // The coarse list check denied: the caller sees an empty list rather than an error.
-      await this.inner.send(
-        { jsonrpc: "2.0", id: message.id, result: empty },
-        { relatedRequestId: message.id },
-      );
-      return;
-    }
-    await this.inner.send(this.#denial(message, outcome.decision), {
-      relatedRequestId: message.id,
-    });
+    this.#reply(
+      empty
+        ? { jsonrpc: "2.0", id: message.id, result: empty }
+        : this.#denial(message, outcome.decision),
+    );
   }
 
   /** Sends a message the guard itself answers, reporting a failed send instead of throwing. */
