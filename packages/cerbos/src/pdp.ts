@@ -8,7 +8,9 @@ import {
   PdpError,
   type PolicyDecisionPoint,
   describeError,
+  errorDecision,
   failureDecisions,
+  integerOption,
 } from "@mcp-pdp/core";
 import { z } from "zod";
 import {
@@ -62,14 +64,6 @@ export interface CerbosPdpOptions extends CerbosMappingOptions {
   readonly name?: string;
 }
 
-function positiveInteger(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 1) {
-    throw new ConfigError(`cerbos.${name} must be a positive integer, got ${String(value)}`);
-  }
-  return v;
-}
-
 function checkUrl(url: string): string {
   let parsed: URL;
   try {
@@ -108,10 +102,6 @@ export function checkHeaders(
   return out;
 }
 
-function errorDecision(code: string, reason: string): Decision {
-  return { allow: false, source: "error", errorCode: code, reason };
-}
-
 function truncate(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}...` : text;
 }
@@ -140,10 +130,10 @@ function decisionOf(
   const effect = result.actions[action];
   if (effect !== "EFFECT_ALLOW" && effect !== "EFFECT_DENY") {
     return errorDecision(
-      "PDP_BAD_RESPONSE",
       effect === undefined
         ? `${pdpName}: the answer has no effect for action ${action}`
         : `${pdpName}: unknown effect ${truncate(effect, 40)} for action ${action}`,
+      "PDP_BAD_RESPONSE",
     );
   }
   const allow = effect === "EFFECT_ALLOW";
@@ -211,7 +201,8 @@ function readAnswer(
 export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
   const name = options.name ?? "cerbos";
   const mapping: ResolvedCerbosMapping = resolveCerbosMapping(options);
-  const maxResources = positiveInteger(
+  const maxResources = integerOption(
+    "cerbos",
     "maxResourcesPerRequest",
     options.maxResourcesPerRequest,
     DEFAULT_MAX_RESOURCES_PER_REQUEST,
@@ -221,9 +212,10 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
     name,
     url: checkUrl(options.url ?? DEFAULT_CERBOS_URL),
     headers: checkHeaders(options.headers),
-    timeoutMs: positiveInteger("timeoutMs", options.timeoutMs, DEFAULT_CERBOS_TIMEOUT_MS),
-    connections: positiveInteger("connections", options.connections, 10),
-    maxResponseBytes: positiveInteger(
+    timeoutMs: integerOption("cerbos", "timeoutMs", options.timeoutMs, DEFAULT_CERBOS_TIMEOUT_MS),
+    connections: integerOption("cerbos", "connections", options.connections, 10),
+    maxResponseBytes: integerOption(
+      "cerbos",
       "maxResponseBytes",
       options.maxResponseBytes,
       8 * 1024 * 1024,
@@ -262,8 +254,8 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
       return readAnswer(parsed.data, requestId, batch, name);
     } catch (error) {
       const d = errorDecision(
-        error instanceof PdpError ? error.code : "PDP_ERROR",
         describeError(error),
+        error instanceof PdpError ? error.code : "PDP_ERROR",
       );
       return batch.items.map(() => d);
     }
@@ -277,7 +269,7 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
     const signal = checkOptions?.signal;
     if (signal?.aborted) {
       return requests.map(() =>
-        errorDecision("PDP_ABORTED", `${name} PDP call aborted by the caller`),
+        errorDecision(`${name} PDP call aborted by the caller`, "PDP_ABORTED"),
       );
     }
     // One call per principal: Cerbos takes one principal and many resources.
@@ -291,8 +283,8 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
         groups.set(key, group);
       } catch (error) {
         out[index] = errorDecision(
-          "PDP_ERROR",
           `${name}: cannot express the request for Cerbos: ${describeError(error)}`,
+          "PDP_ERROR",
         );
       }
     });
@@ -320,7 +312,7 @@ export function cerbosPdp(options: CerbosPdpOptions = {}): PolicyDecisionPoint {
     name,
     async check(request, checkOptions) {
       const [decision] = await checkMany([request], checkOptions);
-      return decision ?? errorDecision("PDP_ERROR", `${name}: no decision`);
+      return decision ?? errorDecision(`${name}: no decision`, "PDP_ERROR");
     },
     checkMany,
     close: () => client.close(),

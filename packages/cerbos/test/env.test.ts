@@ -92,10 +92,14 @@ describe("option validation", () => {
     );
     expect(() => cerbosPdp({ url: "ftp://cerbos" })).toThrow(/cerbos\.url/);
     expect(() => cerbosPdp({ maxResourcesPerRequest: 0 })).toThrow(
-      /cerbos\.maxResourcesPerRequest/,
+      /cerbos: maxResourcesPerRequest must be an integer of at least 1/,
     );
-    expect(() => cerbosPdp({ timeoutMs: 1.5 })).toThrow(/cerbos\.timeoutMs/);
-    expect(() => cerbosPdp({ connections: -1 })).toThrow(/cerbos\.connections/);
+    expect(() => cerbosPdp({ timeoutMs: 1.5 })).toThrow(
+      /cerbos: timeoutMs must be an integer of at least 1/,
+    );
+    expect(() => cerbosPdp({ connections: -1 })).toThrow(
+      /cerbos: connections must be an integer of at least 1/,
+    );
   });
 
   it("refuses credentials in the URL without repeating them", () => {

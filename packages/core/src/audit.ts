@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import type { Writable } from "node:stream";
-import type { Decision, DecisionSource, Subject } from "./model.js";
+import type { AuthorizationRequest, Decision, DecisionSource, Subject } from "./model.js";
 
 /** One structured audit record. Secrets (API keys, bearer tokens) never appear in it. */
 export interface AuditEvent {
@@ -174,5 +174,38 @@ export function auditSubject(subject: Subject): AuditEvent["subject"] {
     authenticated: subject.authenticated,
     ...(subject.roles ? { roles: subject.roles } : {}),
     ...(subject.tenant !== undefined ? { tenant: subject.tenant } : {}),
+  };
+}
+
+/** The request and session an audit event belongs to. */
+export interface AuditCorrelation {
+  readonly requestId?: string | number;
+  readonly sessionId?: string;
+}
+
+/** The audit event of one decision; `latencyMs` is kept to the microsecond. */
+export function decisionEvent(
+  pdp: string,
+  request: AuthorizationRequest,
+  decision: Decision,
+  latencyMs: number,
+  correlation: AuditCorrelation = {},
+): AuditEvent {
+  return {
+    time: new Date().toISOString(),
+    type: "decision",
+    pdp,
+    subject: auditSubject(request.subject),
+    method: request.operation.method,
+    phase: request.operation.phase,
+    resource: {
+      type: request.resource.type,
+      ...(request.resource.key !== undefined ? { key: request.resource.key } : {}),
+    },
+    action: request.action,
+    ...decisionFields(decision),
+    latencyMs: Math.round(latencyMs * 1000) / 1000,
+    ...(correlation.requestId !== undefined ? { requestId: correlation.requestId } : {}),
+    ...(correlation.sessionId !== undefined ? { sessionId: correlation.sessionId } : {}),
   };
 }

@@ -2,7 +2,7 @@ import {
   type AuditEvent,
   type AuditSink,
   auditSubject,
-  decisionFields,
+  decisionEvent,
   defaultAuditSink,
 } from "./audit.js";
 import { ComponentRegistry } from "./components.js";
@@ -346,22 +346,7 @@ export class Authorizer {
     context: RequestContext,
   ): void {
     if (!this.#audit) return; // building the event is most of its cost
-    this.#write({
-      time: new Date().toISOString(),
-      type: "decision",
-      pdp: this.pdp.name,
-      subject: auditSubject(request.subject),
-      method: request.operation.method,
-      phase: request.operation.phase,
-      resource: {
-        type: request.resource.type,
-        ...(request.resource.key !== undefined ? { key: request.resource.key } : {}),
-      },
-      action: request.action,
-      ...decisionFields(decision),
-      latencyMs: round(latencyMs),
-      ...contextFields(context),
-    });
+    this.#write(decisionEvent(this.pdp.name, request, decision, latencyMs, context));
   }
 
   /**

@@ -74,3 +74,23 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * Checks an integer option: `undefined` gives `fallback`; a value that is not an integer from
+ * `min` to `max` throws a {@link ConfigError} naming `where` and the option.
+ */
+export function integerOption(
+  where: string,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${where}: ${name} must be an integer ${range}, got ${String(value)}`);
+  }
+  return value;
+}

@@ -6,8 +6,8 @@
  */
 import { Pool } from "undici";
 import type { z } from "zod";
-import { ConfigError, type McpPdpErrorCode } from "./errors.js";
-import type { Decision } from "./model.js";
+import { ConfigError, type McpPdpErrorCode, integerOption } from "./errors.js";
+import type { AuthorizationRequest, CheckOptions, Decision, PolicyDecisionPoint } from "./model.js";
 
 /** The error codes a failed PDP call can have. */
 export type PdpFailureCode = Extract<
@@ -38,6 +38,15 @@ export interface PdpSuccess<T> {
 
 /** The outcome of one PDP call. */
 export type PdpOutcome<T> = PdpSuccess<T> | PdpFailure;
+
+/** A PDP reached over HTTP: bulk checks, a health probe, and a connection pool to close. */
+export interface RemotePdp extends PolicyDecisionPoint {
+  checkMany(requests: readonly AuthorizationRequest[], options?: CheckOptions): Promise<Decision[]>;
+  /** Whether the PDP's health endpoint says it is up. Never rejects. */
+  healthy(options?: CheckOptions): Promise<boolean>;
+  /** Closes the connection pool; later checks are error denies. */
+  close(): Promise<void>;
+}
 
 /** Options of {@link JsonHttpClient}. */
 export interface JsonHttpClientOptions {
@@ -168,12 +177,7 @@ export class JsonHttpClient {
         `${options.name}: timeoutMs must be a positive number, got ${timeoutMs}`,
       );
     }
-    const connections = options.connections ?? 16;
-    if (!Number.isInteger(connections) || connections < 1) {
-      throw new ConfigError(
-        `${options.name}: connections must be a positive integer, got ${connections}`,
-      );
-    }
+    const connections = integerOption(options.name, "connections", options.connections, 16);
     this.name = options.name;
     this.timeoutMs = timeoutMs;
     this.#origin = url.origin;
@@ -347,9 +351,12 @@ export class JsonHttpClient {
   }
 }
 
-/** The error deny for a failed PDP call. */
-export function failureDecision(failure: Pick<PdpFailure, "code" | "reason">): Decision {
-  return { allow: false, source: "error", reason: failure.reason, errorCode: failure.code };
+/**
+ * An error deny (`source: "error"`): what every failure to decide becomes, with a reason safe to
+ * log and a stable code (`PDP_TIMEOUT`, `PDP_BAD_RESPONSE`, ...).
+ */
+export function errorDecision(reason: string, errorCode: string): Decision {
+  return { allow: false, source: "error", reason, errorCode };
 }
 
 /** The same error deny for each of `count` requests (a failed bulk call denies every item). */
@@ -357,7 +364,7 @@ export function failureDecisions(
   failure: Pick<PdpFailure, "code" | "reason">,
   count: number,
 ): Decision[] {
-  const decision = failureDecision(failure);
+  const decision = errorDecision(failure.reason, failure.code);
   return Array.from({ length: count }, () => decision);
 }
 
@@ -448,4 +455,67 @@ export async function mapInChunks<T, R>(
   const out: R[] = [];
   for (const answer of answers) out.push(...answer);
   return out;
+}
+
+/** What {@link checkInChunks} needs to know about a PDP's bulk endpoint. */
+export interface ChunkedCheckOptions<R, Q, A> {
+  /** The PDP's name, for reasons. */
+  readonly name: string;
+  /** Translates one request to the PDP's wire form; an exception denies every request as an error. */
+  readonly build: (request: R) => Q;
+  /** Largest number of queries in one call. */
+  readonly size: number;
+  /** Calls in flight at once. */
+  readonly concurrency: number;
+  /** Posts one chunk; a success holds one answer per query, in order. */
+  readonly send: (chunk: readonly Q[]) => Promise<PdpOutcome<readonly A[]>>;
+  /** The decision for one answer. */
+  readonly decide: (answer: A) => Decision;
+}
+
+/**
+ * A bulk check against an endpoint with a maximum size: builds every query, posts them in chunks
+ * (never an empty one), and decides each answer. A failed call, or an answer of the wrong length,
+ * denies its chunk as an error and nothing else. Never rejects.
+ */
+export async function checkInChunks<R, Q, A>(
+  requests: readonly R[],
+  options: ChunkedCheckOptions<R, Q, A>,
+): Promise<Decision[]> {
+  const { name, size, concurrency, send, decide } = options;
+  if (requests.length === 0) return [];
+  let queries: Q[];
+  try {
+    queries = requests.map((r) => options.build(r));
+  } catch (error) {
+    const failed = buildFailure(name, error);
+    return requests.map(() => failed);
+  }
+  return mapInChunks(queries, size, concurrency, async (chunk) => {
+    const outcome = await send(chunk);
+    if (!outcome.ok) return failureDecisions(outcome, chunk.length);
+    const answers = outcome.body;
+    if (answers.length !== chunk.length) {
+      return failureDecisions(
+        {
+          code: "PDP_BAD_RESPONSE",
+          reason: `${name} PDP answered ${answers.length} decisions to a bulk check of ${chunk.length}`,
+        },
+        chunk.length,
+      );
+    }
+    return answers.map(decide);
+  });
+}
+
+/**
+ * The error deny for a request translation that threw (a custom query builder, for instance): a
+ * check must deny, never reject. The error's message is kept; it holds nothing the adapter keeps
+ * secret.
+ */
+export function buildFailure(name: string, error: unknown): Decision {
+  return errorDecision(
+    `${name}: building the request failed: ${error instanceof Error ? error.message : String(error)}`,
+    "PDP_ERROR",
+  );
 }

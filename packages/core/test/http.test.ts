@@ -6,7 +6,9 @@ import {
   ConfigError,
   JsonHttpClient,
   Limiter,
-  failureDecision,
+  checkInChunks,
+  errorDecision,
+  integerOption,
   failureDecisions,
   mapInChunks,
   mapWithConcurrency,
@@ -212,7 +214,7 @@ describe("JsonHttpClient", () => {
 
 describe("failure helpers", () => {
   it("builds error denies", () => {
-    expect(failureDecision({ code: "PDP_TIMEOUT", reason: "slow" })).toEqual({
+    expect(errorDecision("slow", "PDP_TIMEOUT")).toEqual({
       allow: false,
       source: "error",
       reason: "slow",
@@ -264,5 +266,82 @@ describe("failure helpers", () => {
     limiter.release();
     await waiting;
     expect(third).toBe(true);
+  });
+
+  it("checks in chunks, denying only the chunk whose answer has the wrong length", async () => {
+    const sent: number[][] = [];
+    const decisions = await checkInChunks([1, 2, 3, 4, 5], {
+      name: "pdp",
+      build: (n: number) => n * 10,
+      size: 2,
+      concurrency: 2,
+      send: (chunk) => {
+        sent.push([...chunk]);
+        const answers = chunk.includes(30) ? [true] : chunk.map((q) => q !== 20);
+        return Promise.resolve({ ok: true as const, status: 200, body: answers });
+      },
+      decide: (allow) => ({ allow, source: "pdp" as const }),
+    });
+    expect(sent).toEqual([[10, 20], [30, 40], [50]]);
+    expect(decisions.map((d) => d.errorCode ?? d.allow)).toEqual([
+      true,
+      false,
+      "PDP_BAD_RESPONSE",
+      "PDP_BAD_RESPONSE",
+      true,
+    ]);
+    expect(decisions[2]?.reason).toBe("pdp PDP answered 1 decisions to a bulk check of 2");
+  });
+
+  it("checks in chunks: a failed call denies its chunk, a failing build denies all, none is sent empty", async () => {
+    const send = (chunk: readonly number[]) =>
+      Promise.resolve(
+        chunk[0] === 1
+          ? { ok: false as const, code: "PDP_TIMEOUT" as const, reason: "slow" }
+          : { ok: true as const, status: 200, body: chunk.map(() => true) },
+      );
+    const base = {
+      name: "pdp",
+      size: 1,
+      concurrency: 1,
+      send,
+      decide: (a: boolean) => ({ allow: a, source: "pdp" as const }),
+    };
+    const failed = await checkInChunks([1, 2], { ...base, build: (n: number) => n });
+    expect(failed.map((d) => d.errorCode ?? d.allow)).toEqual(["PDP_TIMEOUT", true]);
+    const thrown = await checkInChunks([1, 2], {
+      ...base,
+      build: () => {
+        throw new Error("no such user");
+      },
+    });
+    expect(thrown).toEqual([
+      errorDecision("pdp: building the request failed: no such user", "PDP_ERROR"),
+      errorDecision("pdp: building the request failed: no such user", "PDP_ERROR"),
+    ]);
+    let calls = 0;
+    expect(
+      await checkInChunks([], {
+        ...base,
+        build: (n: number) => n,
+        send: () => {
+          calls++;
+          return send([2]);
+        },
+      }),
+    ).toEqual([]);
+    expect(calls).toBe(0);
+  });
+
+  it("validates integer options, naming the option", () => {
+    expect(integerOption("pdp", "size", undefined, 7)).toBe(7);
+    expect(integerOption("pdp", "size", 0, 7, 0)).toBe(0);
+    expect(() => integerOption("pdp", "size", 0, 7)).toThrow(
+      "pdp: size must be an integer of at least 1, got 0",
+    );
+    expect(() => integerOption("pdp", "size", 1.5, 7, 1, 10)).toThrow(
+      "pdp: size must be an integer from 1 to 10, got 1.5",
+    );
+    expect(() => integerOption("pdp", "size", 11, 7, 1, 10)).toThrow(ConfigError);
   });
 });

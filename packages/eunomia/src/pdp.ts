@@ -1,16 +1,15 @@
 import {
   type AuthorizationRequest,
-  isListMethod,
   type CheckOptions,
-  ConfigError,
   type Decision,
   JsonHttpClient,
-  type PolicyDecisionPoint,
-  failureDecision,
-  failureDecisions,
-  mapInChunks,
+  type RemotePdp,
+  buildFailure,
+  checkInChunks,
+  errorDecision,
+  integerOption,
 } from "@mcp-pdp/core";
-import { type EunomiaCheckRequest, eunomiaView } from "@mcp-pdp/local";
+import { type EunomiaCheckRequest, eunomiaCoarseList, eunomiaView } from "@mcp-pdp/local";
 import { z } from "zod";
 
 /** The Eunomia server's default address. */
@@ -49,13 +48,8 @@ export interface EunomiaPdpOptions {
   readonly name?: string;
 }
 
-/** An Eunomia server adapter. */
-export interface EunomiaPdp extends PolicyDecisionPoint {
-  checkMany(requests: readonly AuthorizationRequest[], options?: CheckOptions): Promise<Decision[]>;
-  /** Whether `GET /health` answers `{"status":"ok"}`. Never rejects. */
-  healthy(options?: CheckOptions): Promise<boolean>;
-  close(): Promise<void>;
-}
+/** An Eunomia server adapter; `healthy()` asks `GET /health` for `{"status":"ok"}`. */
+export type EunomiaPdp = RemotePdp;
 
 const answerSchema = z.looseObject({
   allowed: z.boolean(),
@@ -63,19 +57,6 @@ const answerSchema = z.looseObject({
 });
 const bulkSchema = z.array(answerSchema);
 const healthSchema = z.looseObject({ status: z.string() });
-
-function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new ConfigError(`eunomia: ${name} must be an integer from 1 to ${max}, got ${value}`);
-  }
-  return value;
-}
-
-const COARSE_LIST: Decision = Object.freeze({
-  allow: true,
-  source: "pdp",
-  reason: "list results are filtered per item under Eunomia policies",
-});
 
 const COARSE_ERROR: Decision = Object.freeze({
   allow: false,
@@ -99,12 +80,15 @@ function toDecision(answer: z.output<typeof answerSchema>): Decision {
  */
 export function eunomiaPdp(options: EunomiaPdpOptions = {}): EunomiaPdp {
   const name = options.name ?? "eunomia";
-  const maxBulk = positiveInteger(
+  const maxBulk = integerOption(
+    "eunomia",
     "maxBulkSize",
-    options.maxBulkSize ?? EUNOMIA_MAX_BULK,
+    options.maxBulkSize,
+    EUNOMIA_MAX_BULK,
+    1,
     EUNOMIA_MAX_BULK,
   );
-  const concurrency = positiveInteger("bulkConcurrency", options.bulkConcurrency ?? 4);
+  const concurrency = integerOption("eunomia", "bulkConcurrency", options.bulkConcurrency, 4);
   const toCheck = options.toCheck ?? eunomiaView;
   const http = new JsonHttpClient({
     url: options.endpoint ?? DEFAULT_EUNOMIA_ENDPOINT,
@@ -113,28 +97,24 @@ export function eunomiaPdp(options: EunomiaPdpOptions = {}): EunomiaPdp {
     ...(options.connections !== undefined ? { connections: options.connections } : {}),
   });
   const checkLists = options.checkListRequests ?? false;
-  const isCoarseList = (r: AuthorizationRequest) =>
-    !checkLists && r.operation.phase === "call" && isListMethod(r.operation.method);
+  const coarseList = (r: AuthorizationRequest) => (checkLists ? undefined : eunomiaCoarseList(r));
   const signalOf = (o?: CheckOptions) => (o?.signal ? { signal: o.signal } : {});
-  // A custom builder that throws must deny, not reject: check() never rejects.
-  const buildFailure = (error: unknown) => ({
-    code: "PDP_ERROR" as const,
-    reason: `${name}: building the check failed: ${error instanceof Error ? error.message : String(error)}`,
-  });
 
   const check = async (
     request: AuthorizationRequest,
     checkOptions?: CheckOptions,
   ): Promise<Decision> => {
-    if (isCoarseList(request)) return COARSE_LIST;
+    const coarse = coarseList(request);
+    if (coarse) return coarse;
     let body: EunomiaCheckRequest;
     try {
       body = toCheck(request);
     } catch (error) {
-      return failureDecision(buildFailure(error));
+      // A custom builder that throws must deny, not reject: check() never rejects.
+      return buildFailure(name, error);
     }
     const outcome = await http.post("/check", body, answerSchema, signalOf(checkOptions));
-    return outcome.ok ? toDecision(outcome.body) : failureDecision(outcome);
+    return outcome.ok ? toDecision(outcome.body) : errorDecision(outcome.reason, outcome.code);
   };
 
   const checkMany = async (
@@ -143,33 +123,21 @@ export function eunomiaPdp(options: EunomiaPdpOptions = {}): EunomiaPdp {
   ): Promise<Decision[]> => {
     // The server answers 400 to an empty bulk call: never send one.
     if (requests.length === 0) return [];
-    if (requests.some(isCoarseList)) {
+    if (requests.some((r) => coarseList(r) !== undefined)) {
       const asked = await checkMany(
-        requests.filter((r) => !isCoarseList(r)),
+        requests.filter((r) => coarseList(r) === undefined),
         checkOptions,
       );
       let next = 0;
-      return requests.map((r) => (isCoarseList(r) ? COARSE_LIST : (asked[next++] ?? COARSE_ERROR)));
+      return requests.map((r) => coarseList(r) ?? asked[next++] ?? COARSE_ERROR);
     }
-    let bodies: EunomiaCheckRequest[];
-    try {
-      bodies = requests.map(toCheck);
-    } catch (error) {
-      return failureDecisions(buildFailure(error), requests.length);
-    }
-    return mapInChunks(bodies, maxBulk, concurrency, async (chunk) => {
-      const outcome = await http.post("/check/bulk", chunk, bulkSchema, signalOf(checkOptions));
-      if (!outcome.ok) return failureDecisions(outcome, chunk.length);
-      if (outcome.body.length !== chunk.length) {
-        return failureDecisions(
-          {
-            code: "PDP_BAD_RESPONSE",
-            reason: `${name} answered ${outcome.body.length} decisions to a bulk check of ${chunk.length}`,
-          },
-          chunk.length,
-        );
-      }
-      return outcome.body.map(toDecision);
+    return checkInChunks(requests, {
+      name,
+      build: toCheck,
+      size: maxBulk,
+      concurrency,
+      send: (chunk) => http.post("/check/bulk", chunk, bulkSchema, signalOf(checkOptions)),
+      decide: toDecision,
     });
   };
 

@@ -399,6 +399,17 @@ const COARSE_LIST: Decision = Object.freeze({
 });
 
 /**
+ * The decision for the whole-list check of a list method (`tools/list` itself, before its items
+ * are filtered), which eunomia-mcp never makes: it is allowed, so that only the items are decided
+ * and existing Eunomia policies work unchanged. `undefined` for any other request.
+ */
+export function eunomiaCoarseList(request: AuthorizationRequest): Decision | undefined {
+  return request.operation.phase === "call" && isListMethod(request.operation.method)
+    ? COARSE_LIST
+    : undefined;
+}
+
+/**
  * Eunomia policies decided together: within a policy the first matching rule decides, else its
  * default effect; across policies an explicit deny wins, then an explicit allow; a default effect
  * never grants.
@@ -413,9 +424,8 @@ export class EunomiaPolicySet {
   /** The explicit decision, or undefined when no rule matched (a default deny). */
   decide(request: AuthorizationRequest): Decision | undefined {
     // eunomia-mcp has no whole-list check: it always lists, then checks each item.
-    if (request.operation.phase === "call" && isListMethod(request.operation.method)) {
-      return COARSE_LIST;
-    }
+    const coarse = eunomiaCoarseList(request);
+    if (coarse) return coarse;
     const view = eunomiaView(request);
     const principal: Entity = { type: "principal", ...view.principal };
     const resource: Entity = { type: "resource", ...view.resource };
@@ -437,7 +447,7 @@ export class EunomiaPolicySet {
 
   /** Each policy's rules up to its first match, with how each did. */
   trace(request: AuthorizationRequest): EunomiaTrace[] {
-    if (request.operation.phase === "call" && isListMethod(request.operation.method)) return [];
+    if (eunomiaCoarseList(request)) return [];
     const view = eunomiaView(request);
     const principal: Entity = { type: "principal", ...view.principal };
     const resource: Entity = { type: "resource", ...view.resource };

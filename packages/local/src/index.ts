@@ -27,6 +27,7 @@ export {
 export { CONDITION_OPERATORS, type ConditionOperator } from "./conditions.js";
 export {
   eunomiaView,
+  eunomiaCoarseList,
   EUNOMIA_OPERATORS,
   type EunomiaOperator,
   type EunomiaPolicy,

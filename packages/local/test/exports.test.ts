@@ -8,6 +8,7 @@ describe("@mcp-pdp/local public surface", () => {
       "EUNOMIA_OPERATORS",
       "LOCAL_PDP_ENV",
       "LocalPdp",
+      "eunomiaCoarseList",
       "eunomiaView",
       "loadPolicyFile",
       "localFromEnv",

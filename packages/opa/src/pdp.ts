@@ -5,10 +5,11 @@ import {
   type Decision,
   JsonHttpClient,
   Limiter,
-  type PdpFailure,
-  type PolicyDecisionPoint,
-  failureDecision,
+  type RemotePdp,
+  buildFailure,
+  errorDecision,
   failureDecisions,
+  integerOption,
   mapInChunks,
 } from "@mcp-pdp/core";
 import { z } from "zod";
@@ -54,14 +55,10 @@ export interface OpaPdpOptions {
   readonly name?: string;
 }
 
-/** An OPA adapter. */
-export interface OpaPdp extends PolicyDecisionPoint {
-  checkMany(requests: readonly AuthorizationRequest[], options?: CheckOptions): Promise<Decision[]>;
+/** An OPA adapter; `healthy()` asks whether `GET /health` answers 200. */
+export interface OpaPdp extends RemotePdp {
   /** Whether the batch endpoint is known to exist (`undefined` until the first bulk check). */
   readonly batchSupported: boolean | undefined;
-  /** Whether `GET /health` answers 200. Never rejects. */
-  healthy(options?: CheckOptions): Promise<boolean>;
-  close(): Promise<void>;
 }
 
 const resultSchema = z.union([
@@ -95,13 +92,6 @@ export function normalizeDecisionPath(path: string): string {
   return p;
 }
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigError(`opa: ${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
-
 /**
  * A PDP backed by Open Policy Agent's data API. The decision document may be a boolean or
  * `{allow, reason}`; an undefined decision (no rule matched, no default) is a deny, not an error.
@@ -112,8 +102,8 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const name = options.name ?? "opa";
   const path = normalizeDecisionPath(options.decisionPath ?? DEFAULT_DECISION_PATH);
   const encodedPath = path.split("/").map(encodeURIComponent).join("/");
-  const maxBatch = positiveInteger("maxBatchSize", options.maxBatchSize ?? 100);
-  const concurrency = positiveInteger("concurrency", options.concurrency ?? 8);
+  const maxBatch = integerOption("opa", "maxBatchSize", options.maxBatchSize, 100);
+  const concurrency = integerOption("opa", "concurrency", options.concurrency, 8);
   const toInput = options.toInput ?? toOpaInput;
   if (options.token !== undefined && options.token.trim() === "") {
     throw new ConfigError("opa: token must not be empty (leave it out when OPA needs none)");
@@ -155,12 +145,6 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
     };
   };
 
-  const buildFailure = (error: unknown): PdpFailure => ({
-    ok: false,
-    code: "PDP_ERROR",
-    reason: `${name}: building the input failed: ${error instanceof Error ? error.message : String(error)}`,
-  });
-
   const single = async (input: unknown, checkOptions?: CheckOptions): Promise<Decision> => {
     const outcome = await http.post(
       `/v1/data/${encodedPath}`,
@@ -168,7 +152,7 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
       answerSchema,
       signalOf(checkOptions),
     );
-    return outcome.ok ? toDecision(outcome.body) : failureDecision(outcome);
+    return outcome.ok ? toDecision(outcome.body) : errorDecision(outcome.reason, outcome.code);
   };
 
   const check = async (
@@ -179,7 +163,7 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
     try {
       input = toInput(request);
     } catch (error) {
-      return failureDecision(buildFailure(error));
+      return buildFailure(name, error);
     }
     return single(input, checkOptions);
   };
@@ -189,10 +173,7 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const limiter = new Limiter(concurrency);
   const limitedSingle = async (input: unknown, checkOptions?: CheckOptions): Promise<Decision> => {
     if (!(await limiter.acquire(checkOptions?.signal))) {
-      return failureDecision({
-        code: "PDP_ABORTED",
-        reason: `${name} PDP call aborted by the caller`,
-      });
+      return errorDecision(`${name} PDP call aborted by the caller`, "PDP_ABORTED");
     }
     try {
       return await single(input, checkOptions);
@@ -235,10 +216,10 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
     return inputs.map((_, i) => {
       const answer = responses[String(i)];
       if (answer !== undefined && "code" in answer && typeof answer.code === "string") {
-        return failureDecision({
-          code: "PDP_ERROR",
-          reason: `${name} failed to evaluate one input of the batch (${answer.code})`,
-        });
+        return errorDecision(
+          `${name} failed to evaluate one input of the batch (${answer.code})`,
+          "PDP_ERROR",
+        );
       }
       return toDecision(answer as Answer);
     });
@@ -278,7 +259,8 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
     try {
       inputs = requests.map(toInput);
     } catch (error) {
-      return failureDecisions(buildFailure(error), requests.length);
+      const failed = buildFailure(name, error);
+      return requests.map(() => failed);
     }
     return bulk(inputs, checkOptions);
   };

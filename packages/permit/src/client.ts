@@ -5,7 +5,7 @@ import {
   type Decision,
   type PdpFailureCode,
   type PolicyDecisionPoint,
-  failureDecision,
+  errorDecision,
   failureDecisions,
 } from "@mcp-pdp/core";
 import {
@@ -158,12 +158,9 @@ export function permitClientPdp(
       timeoutMs,
       o?.signal,
     );
-    if (!result.ok) return failureDecision(result);
+    if (!result.ok) return errorDecision(result.reason, result.code);
     if (typeof result.value !== "boolean")
-      return failureDecision({
-        code: "PDP_BAD_RESPONSE",
-        reason: `${name}: check did not answer a boolean`,
-      });
+      return errorDecision(`${name}: check did not answer a boolean`, "PDP_BAD_RESPONSE");
     return { allow: result.value, source: "pdp" };
   };
 

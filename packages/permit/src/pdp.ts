@@ -4,10 +4,11 @@ import {
   ConfigError,
   type Decision,
   JsonHttpClient,
-  type PolicyDecisionPoint,
-  failureDecision,
-  failureDecisions,
-  mapInChunks,
+  type RemotePdp,
+  buildFailure,
+  checkInChunks,
+  errorDecision,
+  integerOption,
 } from "@mcp-pdp/core";
 import { z } from "zod";
 import { DEFAULT_TENANT, type PermitQueryBuilder, toPermitQuery } from "./query.js";
@@ -46,24 +47,13 @@ export interface PermitPdpOptions {
   readonly name?: string;
 }
 
-/** A Permit PDP adapter. */
-export interface PermitPdp extends PolicyDecisionPoint {
-  checkMany(requests: readonly AuthorizationRequest[], options?: CheckOptions): Promise<Decision[]>;
-  /** Whether `GET /health` answers `{"status":"ok"}`. Never rejects. */
-  healthy(options?: CheckOptions): Promise<boolean>;
-  close(): Promise<void>;
-}
+/** A Permit PDP adapter; `healthy()` asks `GET /health` for `{"status":"ok"}`. */
+export type PermitPdp = RemotePdp;
 
 const answerSchema = z.looseObject({ allow: z.boolean() });
-const bulkSchema = z.looseObject({ allow: z.array(answerSchema) });
+// A bulk answer is `{"allow": [answer, ...]}`: the array is what is checked against the queries.
+const bulkSchema = z.looseObject({ allow: z.array(answerSchema) }).transform((b) => b.allow);
 const healthSchema = z.looseObject({ status: z.string() });
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigError(`permit: ${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
 
 /**
  * A PDP backed by a Permit.io PDP over HTTP (`POST /allowed`, `POST /allowed/bulk`). Every
@@ -79,8 +69,8 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
   const name = options.name ?? "permit";
   const defaultTenant = options.defaultTenant ?? DEFAULT_TENANT;
   if (defaultTenant === "") throw new ConfigError("permit: defaultTenant must not be empty");
-  const maxBulk = positiveInteger("maxBulkSize", options.maxBulkSize ?? 100);
-  const concurrency = positiveInteger("bulkConcurrency", options.bulkConcurrency ?? 4);
+  const maxBulk = integerOption("permit", "maxBulkSize", options.maxBulkSize, 100);
+  const concurrency = integerOption("permit", "bulkConcurrency", options.bulkConcurrency, 4);
   const toQuery = options.toQuery ?? ((r: AuthorizationRequest) => toPermitQuery(r, defaultTenant));
   const http = new JsonHttpClient({
     url: options.url ?? DEFAULT_PERMIT_PDP_URL,
@@ -91,11 +81,9 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
   });
   const signalOf = (o?: CheckOptions) => (o?.signal ? { signal: o.signal } : {});
 
-  const decide = (allow: boolean): Decision => ({ allow, source: "pdp" });
-  // A custom builder that throws must deny, not reject: check() never rejects.
-  const buildFailure = (error: unknown) => ({
-    code: "PDP_ERROR" as const,
-    reason: `${name}: building the query failed: ${error instanceof Error ? error.message : String(error)}`,
+  const decide = (answer: { readonly allow: boolean }): Decision => ({
+    allow: answer.allow,
+    source: "pdp",
   });
 
   const check = async (
@@ -106,39 +94,25 @@ export function permitPdp(options: PermitPdpOptions): PermitPdp {
     try {
       query = toQuery(request);
     } catch (error) {
-      return failureDecision(buildFailure(error));
+      // A custom builder that throws must deny, not reject: check() never rejects.
+      return buildFailure(name, error);
     }
     const outcome = await http.post("/allowed", query, answerSchema, signalOf(checkOptions));
-    return outcome.ok ? decide(outcome.body.allow) : failureDecision(outcome);
+    return outcome.ok ? decide(outcome.body) : errorDecision(outcome.reason, outcome.code);
   };
 
-  const bulk = async (
+  const bulk = (
     requests: readonly AuthorizationRequest[],
     checkOptions?: CheckOptions,
-  ): Promise<Decision[]> => {
-    if (requests.length === 0) return [];
-    let queries;
-    try {
-      queries = requests.map(toQuery);
-    } catch (error) {
-      return failureDecisions(buildFailure(error), requests.length);
-    }
-    return mapInChunks(queries, maxBulk, concurrency, async (chunk) => {
-      const outcome = await http.post("/allowed/bulk", chunk, bulkSchema, signalOf(checkOptions));
-      if (!outcome.ok) return failureDecisions(outcome, chunk.length);
-      const answers = outcome.body.allow;
-      if (answers.length !== chunk.length) {
-        return failureDecisions(
-          {
-            code: "PDP_BAD_RESPONSE",
-            reason: `${name} PDP answered ${answers.length} decisions to a bulk check of ${chunk.length}`,
-          },
-          chunk.length,
-        );
-      }
-      return answers.map((a) => decide(a.allow));
+  ): Promise<Decision[]> =>
+    checkInChunks(requests, {
+      name,
+      build: toQuery,
+      size: maxBulk,
+      concurrency,
+      send: (chunk) => http.post("/allowed/bulk", chunk, bulkSchema, signalOf(checkOptions)),
+      decide,
     });
-  };
 
   const checks =
     (options.denyUnauthenticated ?? true)

@@ -6,8 +6,9 @@ import type {
   PdpDecorator,
   PolicyDecisionPoint,
 } from "../model.js";
-import { Limiter } from "../http.js";
-import { abortedDecision, errorDecision, intOption, raceAbort } from "./internal.js";
+import { integerOption } from "../errors.js";
+import { Limiter, errorDecision } from "../http.js";
+import { abortedDecision, raceAbort } from "./internal.js";
 
 /** Options of {@link withBatching}. */
 export interface BatchingOptions {
@@ -57,9 +58,15 @@ function chunks<T>(values: readonly T[], size: number): T[][] {
  * order of the requests.
  */
 export function withBatching(options: BatchingOptions = {}): PdpDecorator {
-  const maxWaitMs = intOption("withBatching", "maxWaitMs", options.maxWaitMs, 2, 0, 60_000);
-  const maxBatchSize = intOption("withBatching", "maxBatchSize", options.maxBatchSize, 100, 1);
-  const maxConcurrency = intOption("withBatching", "maxConcurrency", options.maxConcurrency, 16, 1);
+  const maxWaitMs = integerOption("withBatching", "maxWaitMs", options.maxWaitMs, 2, 0, 60_000);
+  const maxBatchSize = integerOption("withBatching", "maxBatchSize", options.maxBatchSize, 100, 1);
+  const maxConcurrency = integerOption(
+    "withBatching",
+    "maxConcurrency",
+    options.maxConcurrency,
+    16,
+    1,
+  );
   return (inner) =>
     inner.checkMany
       ? bulkBatching(inner, maxWaitMs, maxBatchSize, maxConcurrency)

@@ -8,7 +8,8 @@ import type {
   Decision,
   PolicyDecisionPoint,
 } from "../model.js";
-import { SharedCall, abortedDecision, instrumentsFor, intOption } from "./internal.js";
+import { integerOption } from "../errors.js";
+import { SharedCall, abortedDecision, instrumentsFor } from "./internal.js";
 
 /** Options of {@link withCache}. */
 export interface CacheOptions {
@@ -223,9 +224,9 @@ function matches(filter: CacheInvalidation, request: Entry | AuthorizationReques
  * `compose(withCache(), withBatching(), withResilience(), withTelemetry())(pdp)`.
  */
 export function withCache(options: CacheOptions = {}): (pdp: PolicyDecisionPoint) => CachedPdp {
-  const allowTtl = intOption("withCache", "allowTtlMs", options.allowTtlMs, 300_000, 0);
-  const denyTtl = intOption("withCache", "denyTtlMs", options.denyTtlMs, 30_000, 0);
-  const max = intOption("withCache", "max", options.max, 10_000, 1);
+  const allowTtl = integerOption("withCache", "allowTtlMs", options.allowTtlMs, 300_000, 0);
+  const denyTtl = integerOption("withCache", "denyTtlMs", options.denyTtlMs, 30_000, 0);
+  const max = integerOption("withCache", "max", options.max, 10_000, 1);
   const instruments = instrumentsFor(options.meterProvider);
 
   return (inner) => {

@@ -11,13 +11,8 @@ import {
   metrics,
   trace,
 } from "@opentelemetry/api";
-import { ConfigError } from "../errors.js";
+import { errorDecision } from "../http.js";
 import type { Decision } from "../model.js";
-
-/** Builds an error deny. */
-export function errorDecision(reason: string, errorCode: string): Decision {
-  return { allow: false, source: "error", reason, errorCode };
-}
 
 /** The answer given to a caller whose abort signal fired. */
 export function abortedDecision(pdp: string): Decision {
@@ -98,24 +93,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     };
     signal?.addEventListener("abort", abort, { once: true });
   });
-}
-
-/** Checks a numeric option, naming it in the error. */
-export function intOption(
-  where: string,
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(
-      `${where}: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
-    );
-  }
-  return value;
 }
 
 /** The instrumentation scope of every span and metric mcp-pdp records. */

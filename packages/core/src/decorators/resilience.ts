@@ -1,6 +1,6 @@
-import { type AuditSink, auditSubject, decisionFields } from "../audit.js";
+import { type AuditSink, decisionEvent } from "../audit.js";
 import { normalizeDecision } from "../authorizer.js";
-import { ConfigError, type McpPdpErrorCode, describeError } from "../errors.js";
+import { ConfigError, type McpPdpErrorCode, describeError, integerOption } from "../errors.js";
 import { isListMethod } from "../mapping.js";
 import type {
   AuthorizationRequest,
@@ -8,7 +8,8 @@ import type {
   Decision,
   PolicyDecisionPoint,
 } from "../model.js";
-import { abortedDecision, errorDecision, intOption, sleep } from "./internal.js";
+import { errorDecision } from "../http.js";
+import { abortedDecision, sleep } from "./internal.js";
 
 /**
  * What a decision is when the PDP cannot answer (timeout, transport failure, open circuit).
@@ -224,12 +225,12 @@ export function withResilience(
   options: ResilienceOptions = {},
 ): (pdp: PolicyDecisionPoint) => ResilientPdp {
   const where = "withResilience";
-  const timeoutMs = intOption(where, "timeoutMs", options.timeoutMs, 1000, 1);
-  const retries = intOption(where, "retries", options.retries, 2, 0, 10);
-  const retryBaseMs = intOption(where, "retryBaseMs", options.retryBaseMs, 50, 0);
-  const retryMaxMs = intOption(where, "retryMaxMs", options.retryMaxMs, 1000, 0);
-  const threshold = intOption(where, "failureThreshold", options.failureThreshold, 5, 1);
-  const resetMs = intOption(where, "resetTimeoutMs", options.resetTimeoutMs, 30_000, 1);
+  const timeoutMs = integerOption(where, "timeoutMs", options.timeoutMs, 1000, 1);
+  const retries = integerOption(where, "retries", options.retries, 2, 0, 10);
+  const retryBaseMs = integerOption(where, "retryBaseMs", options.retryBaseMs, 50, 0);
+  const retryMaxMs = integerOption(where, "retryMaxMs", options.retryMaxMs, 1000, 0);
+  const threshold = integerOption(where, "failureThreshold", options.failureThreshold, 5, 1);
+  const resetMs = integerOption(where, "resetTimeoutMs", options.resetTimeoutMs, 30_000, 1);
   const failureMode = failureModeOption(options.failureMode);
   const { audit, onError } = options;
 
@@ -319,21 +320,7 @@ export function withResilience(
       const reason = decision.reason ?? "PDP failed";
       const errorCode = decision.errorCode ?? "PDP_ERROR";
       try {
-        audit?.write({
-          time: new Date().toISOString(),
-          type: "decision",
-          pdp: name,
-          subject: auditSubject(request.subject),
-          method: request.operation.method,
-          phase: request.operation.phase,
-          resource: {
-            type: request.resource.type,
-            ...(request.resource.key !== undefined ? { key: request.resource.key } : {}),
-          },
-          action: request.action,
-          ...decisionFields(decision),
-          latencyMs: Math.round(latencyMs * 1000) / 1000,
-        });
+        audit?.write(decisionEvent(name, request, decision, latencyMs));
       } catch {
         // An audit sink must not throw; if one does, the decision still stands.
       }
