@@ -3,10 +3,10 @@ import { type AuditSink, defaultAuditSink, jsonLinesAuditSink, noopAuditSink } f
 import { ConfigError } from "./errors.js";
 import {
   type IdentityResolver,
-  type JwtAlgorithm,
   authInfoIdentity,
   fixedIdentity,
   headerIdentity,
+  isJwtAlgorithm,
   jwtIdentity,
 } from "./identity.js";
 import type { MappingOptions } from "./mapping.js";
@@ -134,22 +134,6 @@ export function readEnv<S extends Shape>(shape: S, env: Env = process.env): Pars
   return out as Parsed<S>;
 }
 
-const JWT_ALGORITHMS = [
-  "HS256",
-  "HS384",
-  "HS512",
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
-] as const;
-
 /** The generic `MCP_PDP_*` variables (and `MCP_SERVER_NAME`). */
 export const MCP_PDP_ENV = {
   MCP_SERVER_NAME: envValue.string(),
@@ -244,12 +228,12 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
       const algorithms = e.MCP_PDP_JWT_ALGORITHMS;
       if (!algorithms)
         throw new ConfigError("MCP_PDP_JWT_ALGORITHMS is required when MCP_PDP_IDENTITY=jwt");
-      const bad = algorithms.filter((a) => !(JWT_ALGORITHMS as readonly string[]).includes(a));
+      const bad = algorithms.filter((a) => !isJwtAlgorithm(a));
       if (bad.length > 0)
         throw new ConfigError(`MCP_PDP_JWT_ALGORITHMS: unknown algorithm ${bad.join(", ")}`);
       try {
         return jwtIdentity({
-          algorithms: algorithms as JwtAlgorithm[],
+          algorithms: algorithms.filter(isJwtAlgorithm),
           ...(e.MCP_PDP_JWT_SECRET !== undefined ? { secret: e.MCP_PDP_JWT_SECRET } : {}),
           ...(e.MCP_PDP_JWT_PUBLIC_KEY !== undefined
             ? { publicKey: e.MCP_PDP_JWT_PUBLIC_KEY }

@@ -147,21 +147,30 @@ export function headerIdentity(options: HeaderIdentityOptions = {}): IdentityRes
   };
 }
 
-/** JWT signature algorithms accepted by {@link jwtIdentity}. */
-export type JwtAlgorithm =
-  | "HS256"
-  | "HS384"
-  | "HS512"
-  | "RS256"
-  | "RS384"
-  | "RS512"
-  | "PS256"
-  | "PS384"
-  | "PS512"
-  | "ES256"
-  | "ES384"
-  | "ES512"
-  | "EdDSA";
+/** Every JWT signature algorithm {@link jwtIdentity} accepts (HMAC first, then public-key ones). */
+export const JWT_ALGORITHMS = Object.freeze([
+  "HS256",
+  "HS384",
+  "HS512",
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+] as const);
+
+/** A JWT signature algorithm accepted by {@link jwtIdentity}. */
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/** Whether a name (from configuration) is one of {@link JWT_ALGORITHMS}. */
+export function isJwtAlgorithm(name: string): name is JwtAlgorithm {
+  return (JWT_ALGORITHMS as readonly string[]).includes(name);
+}
 
 /** Options of {@link jwtIdentity}. Exactly one of `secret`, `publicKey`, `jwksUrl`. */
 export interface JwtIdentityOptions {

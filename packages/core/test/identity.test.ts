@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../src/errors.js";
 import {
   ANONYMOUS,
+  JWT_ALGORITHMS,
   type IdentityResolver,
   type RequestContext,
   authInfoIdentity,
@@ -22,6 +23,7 @@ import {
   fixedIdentity,
   getHeader,
   headerIdentity,
+  isJwtAlgorithm,
   jwtIdentity,
 } from "../src/identity.js";
 import type { Subject } from "../src/model.js";
@@ -494,6 +496,15 @@ describe("jwtIdentity with a JWKS URL", () => {
   it("gives an unauthenticated subject when the JWKS URL answers 404", async () => {
     const resolve = jwtIdentity({ algorithms: ["ES256"], jwksUrl: url.replace("jwks.json", "x") });
     expectAnonymous(await resolve(bearer(await es256({ sub: "ada" }))));
+  });
+});
+
+describe("JWT_ALGORITHMS", () => {
+  it("names the algorithms jwtIdentity accepts, and no unsigned or unknown one", () => {
+    expect(JWT_ALGORITHMS).toContain("HS256");
+    expect(JWT_ALGORITHMS).toContain("EdDSA");
+    expect(JWT_ALGORITHMS.every(isJwtAlgorithm)).toBe(true);
+    for (const name of ["none", "hs256", "RS1", ""]) expect(isJwtAlgorithm(name)).toBe(false);
   });
 });
 

@@ -3,12 +3,13 @@ import {
   ConfigError,
   type Env,
   type IdentityResolver,
-  type JwtAlgorithm,
   type MappingOptions,
   authInfoIdentity,
   envValue,
+  JWT_ALGORITHMS,
   fixedIdentity,
   headerIdentity,
+  isJwtAlgorithm,
   jsonLinesAuditSink,
   jwtIdentity,
   readEnv,
@@ -59,22 +60,6 @@ export const DEFAULT_KNOWN_METHODS: readonly string[] = [
   "tools/call",
   "resources/read",
   "prompts/get",
-];
-
-const ALGORITHMS: readonly JwtAlgorithm[] = [
-  "HS256",
-  "HS384",
-  "HS512",
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "ES256",
-  "ES384",
-  "ES512",
-  "EdDSA",
 ];
 
 /** Everything read from the environment, validated. */
@@ -197,13 +182,13 @@ function jwt(e: PermitEnv, header: string): IdentityResolver {
   }
   const isPublicKey = secret.includes("-----BEGIN");
   const names = e.PERMIT_MCP_JWT_ALGORITHMS ?? [isPublicKey ? "RS256" : "HS256"];
-  const unknown = names.filter((n) => !(ALGORITHMS as readonly string[]).includes(n));
+  const unknown = names.filter((n) => !isJwtAlgorithm(n));
   if (unknown.length > 0 || names.length === 0) {
     throw new ConfigError(
-      `PERMIT_MCP_JWT_ALGORITHMS: unknown algorithm ${unknown.join(", ") || "(empty list)"}; expected some of ${ALGORITHMS.join(", ")}`,
+      `PERMIT_MCP_JWT_ALGORITHMS: unknown algorithm ${unknown.join(", ") || "(empty list)"}; expected some of ${JWT_ALGORITHMS.join(", ")}`,
     );
   }
-  const algorithms = names as JwtAlgorithm[];
+  const algorithms = names.filter(isJwtAlgorithm);
   const hmac = algorithms.filter((a) => a.startsWith("HS"));
   if (hmac.length > 0 && hmac.length < algorithms.length) {
     throw new ConfigError(
