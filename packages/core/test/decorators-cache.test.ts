@@ -362,6 +362,15 @@ describe("cacheKey", () => {
     expect(cacheKey(subjectWith({}))).not.toBe(cacheKey(subjectWith({ v: undefined })));
   });
 
+  it("encodes the attributes the mapping flattens, which inherit nothing", () => {
+    const request = callTool("greet", alice, { who: "ada", n: 1 });
+    expect(Object.getPrototypeOf(request.resource.attributes)).not.toBe(Object.prototype);
+    expect(cacheKey(request)).toBeDefined();
+    expect(cacheKey(request)).not.toBe(cacheKey(callTool("greet", alice, { who: "bob", n: 1 })));
+    const withProperty = Object.create({ inherited: true }) as Record<string, unknown>;
+    expect(cacheKey(subjectWith({ v: withProperty }))).toBeUndefined();
+  });
+
   it("cannot be confused by separators inside strings", () => {
     const a = callTool("greet", { id: 'a","b', authenticated: true });
     const b = callTool("greet", { id: "a", authenticated: true, roles: ["b"] });

@@ -87,6 +87,20 @@ function quote(text: string): string {
 }
 
 /**
+ * Whether an object is plain data: its prototype is `Object.prototype`, none, or an empty object
+ * with none (the mapping's flattened attributes, which inherit nothing yet stay fast objects).
+ */
+function isPlainRecord(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return true;
+  return (
+    typeof proto === "object" &&
+    Object.getPrototypeOf(proto) === null &&
+    Reflect.ownKeys(proto).length === 0
+  );
+}
+
+/**
  * An injective text encoding of JSON-like values: strings are JSON-quoted, object keys are sorted,
  * and values JSON cannot tell apart (`undefined`, `NaN`, dates, bigints) get tokens of their own.
  * Anything else (functions, class instances, maps, cycles) makes the request uncacheable rather
@@ -117,8 +131,7 @@ function encode(value: unknown, depth: number): string {
         return out + "]";
       }
       if (value instanceof Date) return `D${String(value.getTime())}`;
-      const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw UNCACHEABLE;
+      if (!isPlainRecord(value)) throw UNCACHEABLE;
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record);
       if (keys.length > 1) keys.sort();
