@@ -7,7 +7,8 @@ import { type AuthorizationRequest, ConfigError, LIST_METHODS, isListMethod } fr
  *   resource id, and a verb of the MCP method as the action — `mcp_tool` / tool name / `call`,
  *   `mcp_resource` / URI / `read`, `mcp_prompt` / prompt name / `get`. Server-level operations
  *   (the coarse `tools/list` check, `completion/complete`, `logging/setLevel`, ...) use
- *   `mcp_tools` / `list`, `mcp_completion` / `complete`, `mcp_logging` / `setLevel`.
+ *   `mcp_tools` / `list`, `mcp_completion` / `complete`, `mcp_logging` / `setLevel`; completing a
+ *   prompt's or a template's arguments is action `complete` on that prompt or resource.
  * - `neutral`: the core mapping unchanged — kind is the neutral resource type (`notes`,
  *   `notes_resources`, ...), the action is the neutral action (`read-note`, `read`, `list`).
  */
@@ -114,6 +115,15 @@ function componentTarget(request: AuthorizationRequest): {
   action: string;
 } {
   const op = request.operation;
+  // Completing a prompt's or a template's arguments is decided on that component, as `complete`.
+  if (op.method === "completion/complete" && op.component !== undefined) {
+    const resource = op.component === "resource" || op.component === "resource_template";
+    return {
+      suffix: resource ? "resource" : op.component,
+      id: nonEmpty(resource ? op.uri : op.name, request.resource.key),
+      action: "complete",
+    };
+  }
   switch (op.component) {
     case "tool":
       return { suffix: "tool", id: nonEmpty(op.name, request.resource.key), action: "call" };

@@ -92,12 +92,20 @@ describe("the component scheme", () => {
 
   it("sends other methods as kind mcp_<head> with the rest of the method as action", () => {
     const complete = toCerbos(
-      call(user(), "completion/complete", { ref: { type: "ref/prompt", name: "p" } }),
+      call(user(), "completion/complete", { ref: { type: "ref/other" } }),
       component,
     );
     expect(complete.entry.resource.kind).toBe("mcp_completion");
     expect(complete.action).toBe("complete");
-    expect(complete.entry.resource.attr.ref_name).toBe("p");
+    // Completing a prompt's arguments is governed by that prompt's policy.
+    const ofPrompt = toCerbos(
+      call(user(), "completion/complete", { ref: { type: "ref/prompt", name: "p" } }),
+      component,
+    );
+    expect(ofPrompt.entry.resource.kind).toBe("mcp_prompt");
+    expect(ofPrompt.entry.resource.id).toBe("p");
+    expect(ofPrompt.action).toBe("complete");
+    expect(ofPrompt.entry.resource.attr.ref_name).toBe("p");
     const logging = toCerbos(call(user(), "logging/setLevel", { level: "info" }), component);
     expect(logging.entry.resource.kind).toBe("mcp_logging");
     expect(logging.action).toBe("setLevel");

@@ -177,9 +177,7 @@ describe("decisions", () => {
     const p = pdp();
     expect((await p.check(call(user(), "tools/list"))).allow).toBe(true);
     expect((await p.check(call({ ...user(), roles: ["guest"] }, "tools/list"))).allow).toBe(false);
-    const complete = call(user(), "completion/complete", {
-      ref: { type: "ref/prompt", name: "p" },
-    });
+    const complete = call(user(), "completion/complete", { ref: { type: "ref/other" } });
     expect((await p.check(complete)).allow).toBe(true);
   });
 

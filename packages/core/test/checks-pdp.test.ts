@@ -145,13 +145,15 @@ describe("checksPdp: operations that are not about one component", () => {
     }
   });
 
-  it("decides completion/complete and logging/setLevel with the default checks only", async () => {
+  it("decides completing a prompt with that prompt's checks, logging/setLevel with the default checks only", async () => {
     const completion = request(
       "completion/complete",
       { ref: { type: "ref/prompt", name: "p" } },
       reader,
     );
-    expect((await pdp.check(completion)).allow).toBe(true);
+    expect((await pdp.check(completion)).allow).toBe(false);
+    const other = request("completion/complete", { ref: { type: "ref/other" } }, reader);
+    expect((await pdp.check(other)).allow).toBe(true);
     expect((await pdp.check(request("logging/setLevel", { level: "info" }, reader))).allow).toBe(
       true,
     );

@@ -496,7 +496,7 @@ describe("eunomiaView", () => {
       "completion/complete",
       call(subject, "completion/complete", { ref: { type: "ref/prompt", name: "p" } }),
       "complete",
-      "mcp:completion",
+      "mcp:completion:p", // names the prompt whose arguments are completed
       "completion/complete",
     ],
   ];
