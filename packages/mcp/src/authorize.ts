@@ -127,7 +127,7 @@ function templateMetadata(server: object, uri: string): ComponentMetadata | unde
  * Secures a server built on `@modelcontextprotocol/sdk` (an `McpServer` or a low-level `Server`):
  * every transport it connects to from now on is guarded, whatever the order of tool registration.
  * Call it before `connect()`. Returns the {@link Authorizer}, shared by all the server's
- * transports (call its `close()` on shutdown to flush the audit sink and close the PDP).
+ * transports (call its `close()` on shutdown to flush the audit sink; close the PDP yourself).
  */
 export function authorize(server: object, options: GuardOptions): Authorizer {
   const target: Connectable = isMcpServer(server) ? server.server : (server as Connectable);

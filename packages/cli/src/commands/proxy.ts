@@ -218,6 +218,7 @@ export async function proxy(
       },
     });
   } finally {
-    await authorizer.close();
+    await authorizer.close(); // flushes the audit sink; the PDP is ours to close
+    await authorizer.pdp.close?.();
   }
 }
