@@ -63,10 +63,20 @@ export type FixedIdentityOptions = Partial<Omit<Subject, "id">>;
  */
 export function fixedIdentity(id: string, options: FixedIdentityOptions = {}): IdentityResolver {
   if (id.trim() === "") throw new ConfigError("fixedIdentity: the identity must not be empty");
-  const subject: Subject = Object.freeze({ authenticated: true, ...options, id });
+  // Frozen through and through (copies, so the caller's arrays stay theirs): the same subject
+  // answers every request, and a cache may encode it once.
+  const subject: Subject = deepFreeze(structuredClone({ authenticated: true, ...options, id }));
   return function fixed() {
     return subject;
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /** Options of {@link headerIdentity}. */

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import type { MeterProvider } from "@opentelemetry/api";
 import { LRUCache } from "lru-cache";
-import { safeCheck, safeCheckMany } from "../authorizer.js";
+import { safeCheck, safeCheckMany, safeCheckSync } from "../authorizer.js";
 import type {
   AuthorizationRequest,
   CheckOptions,
   Decision,
   PolicyDecisionPoint,
+  Subject,
 } from "../model.js";
 import { integerOption } from "../errors.js";
 import { SharedCall, abortedDecision, instrumentsFor } from "./internal.js";
@@ -164,35 +165,37 @@ function sortedCopy(values: readonly string[] | undefined): readonly string[] | 
  * tell them apart. Keys longer than 512 characters are replaced by their SHA-256 digest, whose
  * collision resistance keeps them unambiguous while bounding the cache's memory.
  */
-export function cacheKey(request: AuthorizationRequest): string | undefined {
+export function cacheKey(
+  request: AuthorizationRequest,
+  subjects?: Map<Subject, string>,
+): string | undefined {
   const { subject: s, resource: r, operation: o } = request;
   let key: string;
   try {
-    key = encode(
-      [
-        s.id,
-        s.authenticated,
-        sortedCopy(s.roles),
-        s.tenant,
-        sortedCopy(s.scopes),
-        s.attributes,
-        r.type,
-        r.key,
-        r.tenant,
-        r.attributes,
-        request.action,
-        o.method,
-        o.phase,
-        o.component,
-        o.name,
-        o.uri,
-        o.arguments,
-        o.server,
-        o.metadata,
-        request.context,
-      ],
-      0,
-    );
+    // The subject's part is a complete canonical array; a raw \u0001 never occurs inside an
+    // encoding (control characters are escaped), so joining on it stays unambiguous.
+    key =
+      subjectPart(s, subjects) +
+      "\u0001" +
+      encode(
+        [
+          r.type,
+          r.key,
+          r.tenant,
+          r.attributes,
+          request.action,
+          o.method,
+          o.phase,
+          o.component,
+          o.name,
+          o.uri,
+          o.arguments,
+          o.server,
+          o.metadata,
+          request.context,
+        ],
+        0,
+      );
   } catch {
     return undefined;
   }
@@ -200,6 +203,37 @@ export function cacheKey(request: AuthorizationRequest): string | undefined {
   return key.length > MAX_KEY_LENGTH
     ? "#" + createHash("sha256").update(key).digest("base64url")
     : key;
+}
+
+const frozenSubjects = new WeakMap<Subject, string>();
+
+/**
+ * The canonical encoding of a subject. A subject frozen together with its roles, scopes and
+ * attributes (as `fixedIdentity` makes it) is encoded once; others once per bulk check (`memo`).
+ */
+function subjectPart(s: Subject, memo?: Map<Subject, string>): string {
+  const immutable =
+    Object.isFrozen(s) &&
+    (s.roles === undefined || Object.isFrozen(s.roles)) &&
+    (s.scopes === undefined || Object.isFrozen(s.scopes)) &&
+    (s.attributes === undefined || Object.isFrozen(s.attributes));
+  const known = immutable ? frozenSubjects.get(s) : memo?.get(s);
+  if (known !== undefined) return known;
+  const part = encode(
+    [
+      s.id,
+      s.authenticated,
+      sortedCopy(s.roles),
+      s.tenant,
+      sortedCopy(s.scopes),
+      s.attributes,
+      s.idIsCredential,
+    ],
+    0,
+  );
+  if (immutable) frozenSubjects.set(s, part);
+  else memo?.set(s, part);
+  return part;
 }
 
 interface Entry {
@@ -330,6 +364,21 @@ export function withCache(options: CacheOptions = {}): (pdp: PolicyDecisionPoint
       return call.join(flight.promise, signal, aborted);
     };
 
+    /** A cache hit, or the inner PDP's own synchronous answer (then cached); else undefined. */
+    const checkSync = (request: AuthorizationRequest): Decision | undefined => {
+      const key = cacheKey(request);
+      const hit = key === undefined ? undefined : cache.get(key);
+      if (hit) {
+        count(1, 1);
+        return hit.decision;
+      }
+      const now = safeCheckSync(inner, request);
+      if (now === undefined) return undefined; // check() will count the miss
+      count(1, 0);
+      if (key !== undefined) store(key, request, now);
+      return now;
+    };
+
     const checkMany = async (
       requests: readonly AuthorizationRequest[],
       opts?: CheckOptions,
@@ -337,6 +386,20 @@ export function withCache(options: CacheOptions = {}): (pdp: PolicyDecisionPoint
       if (requests.length === 0) return [];
       const signal = opts?.signal;
       if (signal?.aborted) return requests.map(aborted);
+      // A page usually repeats one subject: its encoding is shared by every item's key.
+      const subjects = new Map<Subject, string>();
+      const keys = requests.map((request) => cacheKey(request, subjects));
+      // Every item cached: answer without a promise per item.
+      const cached: Decision[] = [];
+      for (const key of keys) {
+        const hit = key === undefined ? undefined : cache.get(key);
+        if (!hit) break;
+        cached.push(hit.decision);
+      }
+      if (cached.length === requests.length) {
+        count(requests.length, requests.length);
+        return cached;
+      }
       const answers: Promise<Decision>[] = new Array<Promise<Decision>>(requests.length);
       const missRequests: AuthorizationRequest[] = [];
       const missKeys: (string | undefined)[] = [];
@@ -344,9 +407,9 @@ export function withCache(options: CacheOptions = {}): (pdp: PolicyDecisionPoint
       const positionOfKey = new Map<string, number>();
       let hitCount = 0;
       requests.forEach((request, i) => {
-        const key = cacheKey(request);
+        const key = keys[i];
         if (key !== undefined) {
-          const hit = cache.get(key);
+          const hit = i < cached.length ? { decision: cached[i] as Decision } : cache.get(key);
           if (hit) {
             hitCount++;
             answers[i] = Promise.resolve(hit.decision);
@@ -389,6 +452,7 @@ export function withCache(options: CacheOptions = {}): (pdp: PolicyDecisionPoint
     return {
       name: inner.name,
       check,
+      checkSync,
       checkMany,
       invalidate(filter = {}) {
         generation++;
