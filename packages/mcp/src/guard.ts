@@ -16,6 +16,7 @@ import type {
   MessageExtraInfo,
   RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
+import { TransportDecorator } from "./decorator.js";
 
 /** JSON-RPC error code of a denied request (the code the Permit middleware uses). */
 export const UNAUTHORIZED_CODE = -32010;
@@ -115,8 +116,7 @@ function clientReason(decision: Decision, exposeReasons: boolean): string {
  * sees it (a denied request is answered by the guard, so server code never runs) and each outgoing
  * list result is filtered per item before it leaves. Works with any SDK `Transport`.
  */
-export class GuardedTransport implements Transport {
-  readonly inner: Transport;
+export class GuardedTransport extends TransportDecorator {
   readonly authorizer: Authorizer;
   readonly #denyMode: DenyMode;
   readonly #exposeReasons: boolean;
@@ -125,62 +125,27 @@ export class GuardedTransport implements Transport {
   readonly #deciding = new Map<RequestId, Deciding>();
   /** Ids of client requests handed to the server and not yet answered. */
   readonly #delivered = new Set<RequestId>();
-  #onmessage: Transport["onmessage"];
 
   constructor(
     inner: Transport,
     authorizer: Authorizer,
     options: Pick<GuardOptions, "denyMode" | "exposeReasons"> = {},
   ) {
-    this.inner = inner;
+    super(inner);
     this.authorizer = authorizer;
     this.#denyMode = options.denyMode ?? "error";
     this.#exposeReasons = options.exposeReasons ?? false;
     this.#kind = transportKind(inner);
   }
 
-  get onclose() {
-    return this.inner.onclose;
-  }
-  set onclose(handler) {
-    this.inner.onclose = handler;
-  }
-  get onerror() {
-    return this.inner.onerror;
-  }
-  set onerror(handler) {
-    this.inner.onerror = handler;
-  }
-  get onmessage() {
-    return this.#onmessage;
-  }
-  set onmessage(handler) {
-    this.#onmessage = handler;
-    this.inner.onmessage = handler
-      ? (message, extra) => {
-          this.#receive(message, extra);
-        }
-      : undefined;
-  }
-  get sessionId() {
-    return this.inner.sessionId;
-  }
-  get setProtocolVersion() {
-    return this.inner.setProtocolVersion?.bind(this.inner);
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-
-  close(): Promise<void> {
+  override close(): Promise<void> {
     for (const pending of this.#deciding.values()) pending.abort();
     this.#lists.clear();
     this.#delivered.clear();
-    return this.inner.close();
+    return super.close();
   }
 
-  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+  override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const m = message as { id?: RequestId; result?: unknown; method?: unknown };
     // Only a response (no method) to a list request the guard let through is filtered; an error
     // response just ends the wait.
@@ -222,8 +187,10 @@ export class GuardedTransport implements Transport {
     return context;
   }
 
-  #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
-    const deliver = () => this.#onmessage?.(message, extra);
+  protected override receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    const deliver = () => {
+      this.deliver(message, extra);
+    };
     if (isRequest(message)) {
       // Responses are matched to requests by id: a second request with the id of one still in
       // flight could otherwise take the first one's place (and its list filtering).
@@ -318,7 +285,7 @@ export class GuardedTransport implements Transport {
         this.#lists.set(message.id, { method: message.method, subject: outcome.subject, context });
       }
       this.#delivered.add(message.id);
-      this.#onmessage?.(this.#asDecided(message, outcome), extra);
+      this.deliver(this.#asDecided(message, outcome), extra);
       return;
     }
     // The coarse list check denied: the caller sees an empty list rather than an error.

@@ -5,6 +5,7 @@ describe("@mcp-pdp/mcp public surface", () => {
     const mod = await import("@mcp-pdp/mcp");
     expect(Object.keys(mod).sort()).toEqual([
       "GuardedTransport",
+      "TransportDecorator",
       "UNAUTHORIZED_CODE",
       "authorize",
       "guardTransport",

@@ -1,8 +1,6 @@
 import { type Authorizer, LIST_METHODS, type ListMethod } from "@mcp-pdp/core";
-import type {
-  Transport,
-  TransportSendOptions,
-} from "@modelcontextprotocol/sdk/shared/transport.js";
+import { TransportDecorator } from "@mcp-pdp/mcp";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
 
 function methodOf(message: JSONRPCMessage): string | undefined {
@@ -15,14 +13,12 @@ function methodOf(message: JSONRPCMessage): string | undefined {
  * later in order. Responses (to the server's own requests) are never held: the server may wait on
  * one before it answers anything else.
  */
-export class HoldingTransport implements Transport {
-  readonly inner: Transport;
+export class HoldingTransport extends TransportDecorator {
   readonly #holdAfter: (message: JSONRPCMessage) => boolean;
   readonly #onHold: () => void;
   #held = false;
   #triggered = false;
   #queue: [JSONRPCMessage, MessageExtraInfo | undefined][] = [];
-  #onmessage: Transport["onmessage"];
 
   /**
    * Holding starts right after the first delivered message matching `holdAfter`; `onHold` is then
@@ -33,50 +29,14 @@ export class HoldingTransport implements Transport {
     holdAfter: (message: JSONRPCMessage) => boolean,
     onHold: () => void,
   ) {
-    this.inner = inner;
+    super(inner);
     this.#holdAfter = holdAfter;
     this.#onHold = onHold;
   }
 
-  get onclose() {
-    return this.inner.onclose;
-  }
-  set onclose(handler) {
-    this.inner.onclose = handler;
-  }
-  get onerror() {
-    return this.inner.onerror;
-  }
-  set onerror(handler) {
-    this.inner.onerror = handler;
-  }
-  get onmessage() {
-    return this.#onmessage;
-  }
-  set onmessage(handler) {
-    this.#onmessage = handler;
-    this.inner.onmessage = handler
-      ? (message, extra) => {
-          this.#receive(message, extra);
-        }
-      : undefined;
-  }
-  get sessionId() {
-    return this.inner.sessionId;
-  }
-  get setProtocolVersion() {
-    return this.inner.setProtocolVersion?.bind(this.inner);
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-  close(): Promise<void> {
+  override close(): Promise<void> {
     this.#queue = [];
-    return this.inner.close();
-  }
-  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    return this.inner.send(message, options);
+    return super.close();
   }
 
   /** Delivers what was held, in order, and stops holding. */
@@ -84,15 +44,15 @@ export class HoldingTransport implements Transport {
     this.#held = false;
     const queue = this.#queue;
     this.#queue = [];
-    for (const [message, extra] of queue) this.#onmessage?.(message, extra);
+    for (const [message, extra] of queue) this.deliver(message, extra);
   }
 
-  #receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+  protected override receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     if (this.#held && methodOf(message) !== undefined) {
       this.#queue.push([message, extra]);
       return;
     }
-    this.#onmessage?.(message, extra);
+    this.deliver(message, extra);
     if (!this.#triggered && this.#holdAfter(message)) {
       this.#triggered = true;
       this.#held = true;

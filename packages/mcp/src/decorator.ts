@@ -1,0 +1,70 @@
+import type {
+  Transport,
+  TransportSendOptions,
+} from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
+
+/**
+ * A transport wrapped around another one. Everything is delegated to `inner`; incoming messages go
+ * through {@link TransportDecorator.receive}, which hands them on with
+ * {@link TransportDecorator.deliver} (or not). Subclasses override `receive` and `send`. The
+ * `GuardedTransport` is one; a proxy's own transports can be others.
+ */
+export abstract class TransportDecorator implements Transport {
+  readonly inner: Transport;
+  #onmessage: Transport["onmessage"];
+
+  constructor(inner: Transport) {
+    this.inner = inner;
+  }
+
+  get onclose() {
+    return this.inner.onclose;
+  }
+  set onclose(handler) {
+    this.inner.onclose = handler;
+  }
+  get onerror() {
+    return this.inner.onerror;
+  }
+  set onerror(handler) {
+    this.inner.onerror = handler;
+  }
+  get onmessage() {
+    return this.#onmessage;
+  }
+  set onmessage(handler) {
+    this.#onmessage = handler;
+    this.inner.onmessage = handler
+      ? (message, extra) => {
+          this.receive(message, extra);
+        }
+      : undefined;
+  }
+  get sessionId() {
+    return this.inner.sessionId;
+  }
+  get setProtocolVersion() {
+    return this.inner.setProtocolVersion?.bind(this.inner);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    return this.inner.send(message, options);
+  }
+
+  /** Called for each message the inner transport receives. */
+  protected abstract receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void;
+
+  /** Hands a message on to whoever listens on this transport (the server). */
+  protected deliver(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    this.#onmessage?.(message, extra);
+  }
+}
