@@ -215,57 +215,82 @@ export function flattenArguments(
   prefix = "arg_",
   limits: ArgumentLimits = {},
 ): FlattenedArguments {
-  const { maxDepth, maxKeys, maxStringLength, maxArrayItems, maxKeyLength } = {
-    ...DEFAULT_LIMITS,
-    ...limits,
-  };
-  const out = new Attributes() as Record<string, unknown>;
-  let count = 0;
-  const flags = { truncated: false, dropped: false, ambiguous: false };
-  const put = (path: string, value: unknown): void => {
-    if (path in out) flags.ambiguous = true; // nothing inherited: `in` sees own keys only
-    out[path] = value;
-    count++;
-  };
-  const visit = (value: unknown, path: string, depth: number): void => {
-    // A huge key must not become a huge attribute name either.
-    if (count >= maxKeys || path.length > maxKeyLength) {
-      flags.dropped = true;
-      return;
-    }
-    // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
-    if (RESERVED_ATTRIBUTES.has(path)) {
-      flags.ambiguous = true;
-      return;
-    }
-    if (value === null || typeof value === "number" || typeof value === "boolean") {
-      put(path, value);
-      return;
-    }
-    if (typeof value === "string") {
-      if (value.length > maxStringLength) flags.truncated = true;
-      put(path, value.length > maxStringLength ? value.slice(0, maxStringLength) : value);
-      return;
-    }
-    if (typeof value !== "object") return; // undefined, functions, symbols, bigint: not JSON
-    if (depth >= maxDepth) {
-      flags.dropped = true;
-      return;
-    }
-    if (Array.isArray(value)) {
-      if (value.length > maxArrayItems) flags.dropped = true;
-      const n = Math.min(value.length, maxArrayItems);
-      for (let i = 0; i < n; i++) visit(value[i], `${path}_${i}`, depth + 1);
-      return;
-    }
-    for (const key of Object.keys(value)) {
-      visit((value as Record<string, unknown>)[key], `${path}_${key}`, depth + 1);
-    }
+  const state: FlattenState = {
+    out: new Attributes() as Record<string, unknown>,
+    count: 0,
+    truncated: false,
+    dropped: false,
+    ambiguous: false,
+    maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
+    maxKeys: limits.maxKeys ?? DEFAULT_LIMITS.maxKeys,
+    maxStringLength: limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength,
+    maxArrayItems: limits.maxArrayItems ?? DEFAULT_LIMITS.maxArrayItems,
+    maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
   };
   if (args) {
-    for (const key of Object.keys(args)) visit(args[key], prefix + key, 0);
+    for (const key of Object.keys(args)) visit(state, args[key], prefix + key, 0);
   }
-  return { attributes: out, ...flags, truncated: flags.truncated || flags.dropped };
+  return {
+    attributes: state.out,
+    truncated: state.truncated || state.dropped,
+    dropped: state.dropped,
+    ambiguous: state.ambiguous,
+  };
+}
+
+/** What one flattening has written and seen; plain fields, so the walk allocates nothing else. */
+interface FlattenState extends Required<ArgumentLimits> {
+  readonly out: Record<string, unknown>;
+  count: number;
+  truncated: boolean;
+  dropped: boolean;
+  ambiguous: boolean;
+}
+
+function put(state: FlattenState, path: string, value: unknown): void {
+  if (path in state.out) state.ambiguous = true; // nothing inherited: `in` sees own keys only
+  state.out[path] = value;
+  state.count++;
+}
+
+function visit(state: FlattenState, value: unknown, path: string, depth: number): void {
+  // A huge key must not become a huge attribute name either.
+  if (state.count >= state.maxKeys || path.length > state.maxKeyLength) {
+    state.dropped = true;
+    return;
+  }
+  // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
+  if (RESERVED_ATTRIBUTES.has(path)) {
+    state.ambiguous = true;
+    return;
+  }
+  if (value === null || typeof value === "number" || typeof value === "boolean") {
+    put(state, path, value);
+    return;
+  }
+  if (typeof value === "string") {
+    if (value.length > state.maxStringLength) {
+      state.truncated = true;
+      put(state, path, value.slice(0, state.maxStringLength));
+    } else {
+      put(state, path, value);
+    }
+    return;
+  }
+  if (typeof value !== "object") return; // undefined, functions, symbols, bigint: not JSON
+  if (depth >= state.maxDepth) {
+    state.dropped = true;
+    return;
+  }
+  if (Array.isArray(value)) {
+    if (value.length > state.maxArrayItems) state.dropped = true;
+    const n = Math.min(value.length, state.maxArrayItems);
+    for (let i = 0; i < n; i++) visit(state, value[i], `${path}_${i}`, depth + 1);
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    visit(state, (value as Record<string, unknown>)[key], `${path}_${key}`, depth + 1);
+  }
 }
 
 /**
@@ -319,6 +344,8 @@ export function canonicalUri(uri: string): string | undefined {
   }
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? (value as Record<string, unknown>)
@@ -361,6 +388,7 @@ export function mapRequest(
   const act = (verb: string) => mapping.actionPrefix + verb;
   switch (method) {
     case "tools/call": {
+      // Written out without spreads: this is the hot path of every guarded call.
       const name = asString(p.name) ?? "";
       const args = asRecord(p.arguments);
       const { attributes, problem } = withArguments(
@@ -368,19 +396,21 @@ export function mapRequest(
         args,
         mapping,
       );
-      return {
-        operation: {
-          method,
-          phase: "call",
-          component: "tool",
-          name,
-          server,
-          ...(args ? { arguments: args } : {}),
-        },
+      const operation: Mutable<Operation> = {
+        method,
+        phase: "call",
+        component: "tool",
+        name,
+        server,
+      };
+      if (args) operation.arguments = args;
+      const mapped: Mutable<MappedOperation> = {
+        operation,
         resource: { type: server, attributes },
         action: toolAction(name, mapping),
-        ...(problem !== undefined ? { problem } : {}),
       };
+      if (problem !== undefined) mapped.problem = problem;
+      return mapped;
     }
     case "resources/read":
     case "resources/subscribe":
