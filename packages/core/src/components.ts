@@ -68,8 +68,11 @@ export class ComponentRegistry {
       const it = asRecord(item);
       const id =
         it?.[kind === "resource" ? "uri" : kind === "resource_template" ? "uriTemplate" : "name"];
+      if (typeof id !== "string") continue;
+      // What the live registrations already declare needs no second copy (and get() asks them first).
+      if (this.#fallback?.(kind, id) !== undefined) continue;
       const metadata = metadataOf(item);
-      if (typeof id === "string" && metadata) this.set(kind, id, metadata);
+      if (metadata) this.set(kind, id, metadata);
     }
   }
 
