@@ -59,7 +59,9 @@ export class ComponentRegistry {
 
   /** The live registration's metadata, else what the last list said, else undefined. */
   get(kind: ComponentKind, id: string): ComponentMetadata | undefined {
-    return this.#fallback?.(kind, id) ?? this.#entries.get(`${kind}\0${id}`);
+    const live = this.#fallback?.(kind, id);
+    if (live !== undefined || this.#entries.size === 0) return live;
+    return this.#entries.get(`${kind}\0${id}`);
   }
 
   /** Records every item of a list result the server produced. */
