@@ -14,14 +14,12 @@ import {
   readEnv,
   readMcpPdpEnv,
 } from "@mcp-pdp/core";
+import { ADAPTERS, remotePdpFromEnv } from "@mcp-pdp/cli";
 import type { GuardOptions } from "@mcp-pdp/mcp";
 import { SERVER_NAME } from "./server.js";
 
 /** The YAML policy of this example. */
 export const POLICY_FILE = fileURLToPath(new URL("../policy.yaml", import.meta.url));
-
-export const ADAPTERS = ["local", "permit", "eunomia", "opa", "cerbos"] as const;
-export type AdapterName = (typeof ADAPTERS)[number];
 
 /**
  * The PDP named by `MCP_PDP_ADAPTER` (default `local`), configured by that adapter's variables.
@@ -37,31 +35,7 @@ export async function pdpFromEnv(env: Env = process.env): Promise<PolicyDecision
       return localFromEnv({ MCP_PDP_POLICY_FILE: POLICY_FILE, ...env }); // in-process: nothing to cache
     }
     default:
-      return decoratorsFromEnv({}, env)(await remoteFromEnv(adapter, env));
-  }
-}
-
-async function remoteFromEnv(
-  adapter: Exclude<AdapterName, "local">,
-  env: Env,
-): Promise<PolicyDecisionPoint> {
-  switch (adapter) {
-    case "permit": {
-      const { permitFromEnv } = await import("@mcp-pdp/permit");
-      return permitFromEnv({}, env);
-    }
-    case "eunomia": {
-      const { eunomiaFromEnv } = await import("@mcp-pdp/eunomia");
-      return eunomiaFromEnv({}, env);
-    }
-    case "opa": {
-      const { opaFromEnv } = await import("@mcp-pdp/opa");
-      return opaFromEnv({}, env);
-    }
-    case "cerbos": {
-      const { cerbosFromEnv } = await import("@mcp-pdp/cerbos");
-      return cerbosFromEnv({}, env);
-    }
+      return decoratorsFromEnv({}, env)(await remotePdpFromEnv(adapter, env));
   }
 }
 

@@ -85,12 +85,17 @@ export async function choosePdp(
     const local = new LocalPdp({ files: files.map((f) => pathFor(cwd, f)) });
     return { adapter: "local", pdp: local, local, description: `local policy ${files.join(", ")}` };
   }
-  return { adapter, pdp: await remotePdp(adapter, env), description: adapter };
+  return { adapter, pdp: await remotePdpFromEnv(adapter, env), description: adapter };
 }
 
-async function remotePdp(
+/**
+ * The remote adapter named `adapter`, configured from its own environment variables (`PERMIT_*`,
+ * `EUNOMIA_*`, `OPA_*`, `CERBOS_*`). Undecorated: wrap it in `decoratorsFromEnv()` for a cache,
+ * batching and resilience. Only the chosen adapter's package is loaded.
+ */
+export async function remotePdpFromEnv(
   adapter: Exclude<AdapterName, "local">,
-  env: Env,
+  env: Env = process.env,
 ): Promise<PolicyDecisionPoint> {
   switch (adapter) {
     case "permit": {

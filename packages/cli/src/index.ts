@@ -2,7 +2,7 @@
 export { main, type MainOptions } from "./main.js";
 export { type CliIo, EXIT, UsageError } from "./io.js";
 export { starterPolicy } from "./commands/init.js";
-export { ADAPTERS, type AdapterName } from "./config.js";
+export { ADAPTERS, type AdapterName, remotePdpFromEnv } from "./config.js";
 export { PDP_SECRET_VARIABLES } from "./commands/proxy.js";
 export { runStdioProxy, exitCodeOf, type StdioProxyOptions } from "./proxy/stdio.js";
 export { runHttpProxy, type HttpProxyOptions } from "./proxy/http.js";

@@ -11,6 +11,7 @@ describe("@mcp-pdp/cli public surface", () => {
       "exitCodeOf",
       "main",
       "openBridge",
+      "remotePdpFromEnv",
       "runHttpProxy",
       "runStdioProxy",
       "starterPolicy",
