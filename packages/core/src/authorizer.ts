@@ -188,6 +188,14 @@ export class Authorizer {
       : validSubject(answer);
   }
 
+  /**
+   * The request for a mapped operation (from `mapRequest` or `mapListItem`) as the guard sends it:
+   * with the component's declared metadata and the subject's tenant.
+   */
+  requestFor(subject: Subject, mapped: MappedOperation): AuthorizationRequest {
+    return this.#request(subject, mapped);
+  }
+
   #request(subject: Subject, mapped: MappedOperation): AuthorizationRequest {
     const { operation } = mapped;
     const kind = operation.component;

@@ -4,7 +4,6 @@ import {
   type ComponentKind,
   type Decision,
   LIST_METHODS,
-  type MappedOperation,
   type Subject,
   isListMethod,
   mapListItem,
@@ -165,29 +164,6 @@ function listItem(t: Target, metadata: Record<string, unknown> | undefined) {
   return { ...metadata, [field]: t.id };
 }
 
-/** The request of one list item, as the guard builds it when filtering a list result. */
-function listRequest(
-  authorizer: Authorizer,
-  subject: Subject,
-  mapped: MappedOperation,
-): AuthorizationRequest {
-  const { operation } = mapped;
-  const id = operation.name ?? operation.uri;
-  const metadata =
-    operation.component && id !== undefined
-      ? authorizer.components.get(operation.component, id)
-      : undefined;
-  return {
-    subject,
-    operation: metadata ? { ...operation, metadata } : operation,
-    resource:
-      subject.tenant !== undefined
-        ? { ...mapped.resource, tenant: subject.tenant }
-        : mapped.resource,
-    action: mapped.action,
-  };
-}
-
 function subjectLine(s: Subject): string {
   const parts = [s.authenticated ? "authenticated" : "unauthenticated"];
   if (s.roles && s.roles.length > 0) parts.push(`roles: ${s.roles.join(", ")}`);
@@ -310,7 +286,7 @@ export async function check(args: readonly string[], io: CliIo): Promise<number>
       authorizer.components.remember(LIST_METHODS[t.method].component, [item]);
       const mapped = mapListItem(t.method, item, authorizer.mapping);
       if (!mapped) throw new UsageError(`check: ${t.method} item needs a name or URI`, "check");
-      request = listRequest(authorizer, subject, mapped);
+      request = authorizer.requestFor(subject, mapped);
     } else {
       if (metadata !== undefined && t.flag !== undefined && t.id !== undefined) {
         const kind: ComponentKind = COMPONENT_FLAGS[t.flag].kind;
