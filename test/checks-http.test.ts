@@ -3,9 +3,6 @@
  * Streamable HTTP, secured by checksPdp, and a real SDK Client sending bearer tokens whose scopes
  * decide what is listed and callable.
  */
-import { randomUUID } from "node:crypto";
-import type { Server as HttpServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import {
   AuthorizationError,
   authInfoIdentity,
@@ -15,20 +12,15 @@ import {
   restrictTag,
 } from "@mcp-pdp/core";
 import { memoryAuditSink } from "@mcp-pdp/core/testing";
-import { UNAUTHORIZED_CODE, authorize } from "@mcp-pdp/mcp";
+import { UNAUTHORIZED_CODE } from "@mcp-pdp/mcp";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InvalidTokenError } from "@modelcontextprotocol/sdk/server/auth/errors.js";
 import { requireBearerAuth } from "@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js";
 import type { OAuthTokenVerifier } from "@modelcontextprotocol/sdk/server/auth/provider.js";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import {
-  type CallToolResult,
-  McpError,
-  isInitializeRequest,
-} from "@modelcontextprotocol/sdk/types.js";
-import express, { type RequestHandler } from "express";
+import { type CallToolResult, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { type RunningHttpServer, serveHttp } from "@mcp-pdp/example-local-server/http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 
@@ -116,59 +108,21 @@ function createServer(): McpServer {
 }
 
 const audit = memoryAuditSink();
-let http: HttpServer;
+let running: RunningHttpServer;
 let url: URL;
-const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: McpServer }>();
 
 beforeAll(async () => {
-  const app = express();
-  app.use(express.json());
-  const handle: RequestHandler = (req, res) => {
-    const id = req.header("mcp-session-id");
-    const existing = id === undefined ? undefined : sessions.get(id);
-    if (existing) {
-      void existing.transport.handleRequest(req, res, req.body);
-      return;
-    }
-    if (req.method !== "POST" || id !== undefined || !isInitializeRequest(req.body)) {
-      res
-        .status(400)
-        .json({ jsonrpc: "2.0", error: { code: -32000, message: "No session" }, id: null });
-      return;
-    }
-    // One McpServer per session, each guarded by the same checks.
-    const server = createServer();
-    authorize(server, { pdp, identity: authInfoIdentity(), audit });
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sid) => {
-        sessions.set(sid, { transport, server });
-      },
-    });
-    server
-      .connect(transport)
-      .then(() => transport.handleRequest(req, res, req.body))
-      .catch((error: unknown) => {
-        if (!res.headersSent) res.status(500).json({ error: String(error) });
-      });
-  };
-  app.all("/mcp", requireBearerAuth({ verifier }), handle);
-  http = await new Promise((resolve) => {
-    const s = app.listen(0, "127.0.0.1", () => {
-      resolve(s);
-    });
+  // One McpServer per session, each guarded by the same checks, behind the SDK's bearer middleware.
+  running = await serveHttp({
+    createServer,
+    guard: { pdp, identity: authInfoIdentity(), audit },
+    middleware: [requireBearerAuth({ verifier })],
   });
-  url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`);
+  url = running.url;
 });
 
 afterAll(async () => {
-  await Promise.all([...sessions.values()].map(({ server }) => server.close()));
-  http.closeAllConnections();
-  await new Promise<void>((resolve) => {
-    http.close(() => {
-      resolve();
-    });
-  });
+  await running.close();
 });
 
 const clients: Client[] = [];
