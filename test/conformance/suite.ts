@@ -379,29 +379,20 @@ export function describePdpConformance(options: ConformanceOptions): void {
       );
     });
 
-    optional("denies with PDP_BAD_RESPONSE when the body is not JSON", "garbage", async () => {
-      target.failures?.garbage?.(true);
-      const pdp = pdpAt(target.url);
-      expectErrorDeny(
-        await pdp.check(conformanceRequest("alice", "allow_read")),
-        "PDP_BAD_RESPONSE",
-      );
-      for (const d of await bulk(pdp, mixedRequests(4))) expectErrorDeny(d, "PDP_BAD_RESPONSE");
-    });
-
-    optional(
-      "denies with PDP_BAD_RESPONSE when the JSON has the wrong shape",
-      "wrongShape",
-      async () => {
-        target.failures?.wrongShape?.(true);
+    for (const [what, failure] of [
+      ["the body is not JSON", "garbage"],
+      ["the JSON has the wrong shape", "wrongShape"],
+    ] as const) {
+      optional(`denies with PDP_BAD_RESPONSE when ${what}`, failure, async () => {
+        target.failures?.[failure]?.(true);
         const pdp = pdpAt(target.url);
         expectErrorDeny(
           await pdp.check(conformanceRequest("alice", "allow_read")),
           "PDP_BAD_RESPONSE",
         );
         for (const d of await bulk(pdp, mixedRequests(4))) expectErrorDeny(d, "PDP_BAD_RESPONSE");
-      },
-    );
+      });
+    }
 
     optional(
       "denies every item with PDP_BAD_RESPONSE when a bulk answer has the wrong length",
