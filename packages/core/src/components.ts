@@ -1,5 +1,6 @@
 import { LRUCache } from "lru-cache";
 import type { ComponentKind, ComponentMetadata } from "./model.js";
+import { sealedCopy } from "./sealed.js";
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
@@ -54,7 +55,8 @@ export class ComponentRegistry {
   }
 
   set(kind: ComponentKind, id: string, metadata: ComponentMetadata): void {
-    this.#entries.set(`${kind}\0${id}`, metadata);
+    // A sealed copy when it is plain data: a later change to the caller's object cannot reach it.
+    this.#entries.set(`${kind}\0${id}`, sealedCopy(metadata) ?? metadata);
   }
 
   /** The live registration's metadata, else what the last list said, else undefined. */

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } 
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { Subject } from "./model.js";
 import { ConfigError } from "./errors.js";
+import { seal } from "./sealed.js";
 
 /** HTTP headers as the MCP SDK and Node present them. Names are matched case-insensitively. */
 export type HeaderMap = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -65,18 +66,10 @@ export function fixedIdentity(id: string, options: FixedIdentityOptions = {}): I
   if (id.trim() === "") throw new ConfigError("fixedIdentity: the identity must not be empty");
   // Frozen through and through (copies, so the caller's arrays stay theirs): the same subject
   // answers every request, and a cache may encode it once.
-  const subject: Subject = deepFreeze(structuredClone({ authenticated: true, ...options, id }));
+  const subject: Subject = seal(structuredClone({ authenticated: true, ...options, id }));
   return function fixed() {
     return subject;
   };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /** Options of {@link headerIdentity}. */

@@ -5,6 +5,7 @@ export * from "./mapping.js";
 export * from "./identity.js";
 export * from "./audit.js";
 export * from "./components.js";
+export { isSealed, seal, sealedCopy } from "./sealed.js";
 export * from "./authorizer.js";
 export * from "./combine.js";
 export * from "./env.js";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Authorizer } from "../src/authorizer.js";
-import { cacheKey, withCache } from "../src/decorators/cache.js";
+import { cacheWith, withCache } from "../src/decorators/cache.js";
+import { seal } from "../src/sealed.js";
 import { ConfigError } from "../src/errors.js";
 import type { AuthorizationRequest, Decision, Subject } from "../src/model.js";
 import { functionPdp, recordingPdp } from "../src/testing.js";
@@ -337,11 +338,20 @@ describe("withCache: invalidation", () => {
   });
 });
 
-describe("cacheKey", () => {
+describe("withCache: which requests share a decision", () => {
   const subjectWith = (attributes: Record<string, unknown>): AuthorizationRequest =>
     callTool("greet", { id: "u", authenticated: true, attributes });
 
-  it("distinguishes values JSON would conflate", () => {
+  /** How many of `requests` reached the PDP after each was checked twice. */
+  const distinctCalls = async (requests: AuthorizationRequest[], hash = withCache) => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = hash()(inner);
+    for (const request of requests) await pdp.check(request);
+    for (const request of requests) await pdp.check(request);
+    return inner.checkCalls;
+  };
+
+  it("keeps apart values JSON would conflate", async () => {
     const values: unknown[] = [
       "1",
       1,
@@ -349,6 +359,8 @@ describe("cacheKey", () => {
       undefined,
       Number.NaN,
       Number.POSITIVE_INFINITY,
+      0,
+      -0,
       true,
       "true",
       [],
@@ -357,45 +369,139 @@ describe("cacheKey", () => {
       10n,
       new Date(0),
     ];
-    const keys = values.map((v) => cacheKey(subjectWith({ v })));
-    expect(new Set(keys).size).toBe(values.length);
-    expect(cacheKey(subjectWith({}))).not.toBe(cacheKey(subjectWith({ v: undefined })));
+    const requests = [...values.map((v) => subjectWith({ v })), subjectWith({})];
+    expect(await distinctCalls(requests)).toBe(requests.length);
   });
 
-  it("encodes the attributes the mapping flattens, which inherit nothing", () => {
-    const request = callTool("greet", alice, { who: "ada", n: 1 });
-    expect(Object.getPrototypeOf(request.resource.attributes)).not.toBe(Object.prototype);
-    expect(cacheKey(request)).toBeDefined();
-    expect(cacheKey(request)).not.toBe(cacheKey(callTool("greet", alice, { who: "bob", n: 1 })));
-    const withProperty = Object.create({ inherited: true }) as Record<string, unknown>;
-    expect(cacheKey(subjectWith({ v: withProperty }))).toBeUndefined();
-  });
-
-  it("cannot be confused by separators inside strings", () => {
-    const a = callTool("greet", { id: 'a","b', authenticated: true });
-    const b = callTool("greet", { id: "a", authenticated: true, roles: ["b"] });
-    expect(cacheKey(a)).not.toBe(cacheKey(b));
-  });
-
-  it("hashes long keys and keeps them distinct", () => {
-    const long = "x".repeat(2000);
-    const k1 = cacheKey(callTool("greet", alice, { text: long + "1" }));
-    const k2 = cacheKey(callTool("greet", alice, { text: long + "2" }));
-    expect(k1).toMatch(/^#/);
-    expect(k1!.length).toBeLessThan(100);
-    expect(k1).not.toBe(k2);
-  });
-
-  it("refuses values it cannot encode unambiguously, and such requests always reach the PDP", async () => {
-    const odd = subjectWith({ groups: new Map([["a", 1]]) });
-    expect(cacheKey(odd)).toBeUndefined();
-    const cyclic: Record<string, unknown> = {};
-    cyclic.self = cyclic;
-    expect(cacheKey(subjectWith(cyclic))).toBeUndefined();
+  it("shares a decision between requests that differ only in key order or role order", async () => {
     const inner = recordingPdp(functionPdp(() => true));
     const pdp = withCache()(inner);
-    await pdp.check(odd);
-    await pdp.check(odd);
+    await pdp.check(
+      callTool(
+        "greet",
+        { id: "u", authenticated: true, roles: ["a", "b"] },
+        { x: 1, y: { p: 1, q: 2 } },
+      ),
+    );
+    const again = await pdp.check(
+      callTool(
+        "greet",
+        { id: "u", authenticated: true, roles: ["b", "a"] },
+        { y: { q: 2, p: 1 }, x: 1 },
+      ),
+    );
+    expect(again.source).toBe("cache");
+    expect(inner.checkCalls).toBe(1);
+  });
+
+  it("keeps apart requests that differ in any argument, however deep", async () => {
+    const requests = [
+      callTool("greet", alice, { who: "ada", n: 1 }),
+      callTool("greet", alice, { who: "bob", n: 1 }),
+      callTool("greet", alice, { who: "ada", n: 2 }),
+      callTool("greet", alice, { who: "ada", n: 1, deep: { a: [1, { b: "x" }] } }),
+      callTool("greet", alice, { who: "ada", n: 1, deep: { a: [1, { b: "y" }] } }),
+      callTool("greet", alice, { who: "ada", n: 1, deep: { a: [{ b: "x" }, 1] } }),
+    ];
+    expect(await distinctCalls(requests)).toBe(requests.length);
+  });
+
+  it("cannot be confused by separators inside strings", async () => {
+    const a = callTool("greet", { id: 'a","b', authenticated: true });
+    const b = callTool("greet", { id: "a", authenticated: true, roles: ["b"] });
+    expect(await distinctCalls([a, b])).toBe(2);
+  });
+
+  it("keeps long arguments apart that differ only at the end", async () => {
+    const long = "x".repeat(20_000);
+    const requests = [
+      callTool("greet", alice, { text: long + "1" }),
+      callTool("greet", alice, { text: long + "2" }),
+    ];
+    expect(await distinctCalls(requests)).toBe(2);
+  });
+
+  it("never answers a request with another's decision when their hashes collide", async () => {
+    const inner = recordingPdp(functionPdp((r) => r.operation.name === "greet"));
+    const pdp = cacheWith({}, () => 42)(inner);
+    expect((await pdp.check(callTool("greet"))).allow).toBe(true);
+    expect((await pdp.check(callTool("delete"))).allow).toBe(false);
+    expect((await pdp.check(callTool("greet"))).allow).toBe(true);
+    expect(inner.checkCalls).toBe(3);
+    // Concurrent colliding checks do not join each other's PDP call either.
+    pdp.clear();
+    const [greet, remove] = await Promise.all([
+      pdp.check(callTool("greet")),
+      pdp.check(callTool("delete")),
+    ]);
+    expect(greet.allow).toBe(true);
+    expect(remove.allow).toBe(false);
+    // And a bulk check with colliding items asks for each of them.
+    pdp.clear();
+    const decisions = await pdp.checkMany([
+      callTool("greet"),
+      callTool("delete"),
+      callTool("greet"),
+    ]);
+    expect(decisions.map((d) => d.allow)).toEqual([true, false, true]);
+  });
+
+  it("is not changed by a caller mutating its request after the decision was cached", async () => {
+    const inner = recordingPdp(functionPdp((r) => r.operation.arguments?.path !== "/etc"));
+    // One slot for every request: only the comparison with the cached copy keeps them apart.
+    const pdp = cacheWith({}, () => 7)(inner);
+    const request = callTool("read", alice, { path: "/tmp" });
+    expect((await pdp.check(request)).allow).toBe(true);
+    // The decided request, changed afterwards into a request for /etc.
+    (request.operation.arguments as Record<string, unknown>).path = "/etc";
+    (request.resource.attributes as Record<string, unknown>).arg_path = "/etc";
+    expect((await pdp.check(callTool("read", alice, { path: "/etc" }))).allow).toBe(false);
     expect(inner.checkCalls).toBe(2);
+  });
+
+  it("reuses the hash of a sealed subject and still tells sealed subjects apart", async () => {
+    const ada = seal({ id: "ada", authenticated: true, roles: ["user"], attributes: { level: 3 } });
+    const ada4 = seal({
+      id: "ada",
+      authenticated: true,
+      roles: ["user"],
+      attributes: { level: 4 },
+    });
+    const inner = recordingPdp(functionPdp((r) => r.subject.attributes?.level === 3));
+    const pdp = withCache()(inner);
+    expect((await pdp.check(callTool("greet", ada))).allow).toBe(true);
+    expect((await pdp.check(callTool("greet", ada4))).allow).toBe(false);
+    expect((await pdp.check(callTool("greet", ada))).source).toBe("cache");
+    expect(inner.checkCalls).toBe(2);
+  });
+
+  it("refuses values it cannot compare unambiguously, and such requests always reach the PDP", async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const withProperty = Object.create({ inherited: true }) as Record<string, unknown>;
+    const base = callTool("greet");
+    // Also in the fields the hash leaves out (resource attributes, declared metadata).
+    const inAttributes: AuthorizationRequest = {
+      ...base,
+      resource: { ...base.resource, attributes: { groups: new Map([["a", 1]]) } },
+    };
+    const inMetadata: AuthorizationRequest = {
+      ...base,
+      operation: { ...base.operation, metadata: { annotations: { check: () => true } } },
+    };
+    for (const odd of [
+      subjectWith({ groups: new Map([["a", 1]]) }),
+      subjectWith(cyclic),
+      subjectWith({ v: withProperty }),
+      subjectWith({ f: () => 1 }),
+      inAttributes,
+      inMetadata,
+    ]) {
+      const inner = recordingPdp(functionPdp(() => true));
+      const pdp = withCache()(inner);
+      await pdp.check(odd);
+      await pdp.check(odd);
+      expect(inner.checkCalls).toBe(2);
+    }
   });
 });

@@ -146,11 +146,11 @@ describe("decoratorsFromEnv", () => {
 });
 
 describe("public surface", () => {
-  it("exports the decorators, telemetry and the cache key from the package entry", async () => {
+  it("exports the decorators and telemetry from the package entry", async () => {
     const core = (await import("../src/index.js")) as Record<string, unknown>;
     for (const name of [
       "withCache",
-      "cacheKey",
+
       "withBatching",
       "withResilience",
       "withTelemetry",

@@ -4,6 +4,7 @@ import {
   type ComponentMetadata,
   ConfigError,
   metadataOf,
+  sealedCopy,
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type GuardOptions, GuardedTransport } from "./guard.js";
@@ -87,7 +88,10 @@ function entryMetadata(entry: Record<string, unknown>): ComponentMetadata | unde
     typeof entry.metadata === "object" && entry.metadata !== null
       ? { ...entry, ...entry.metadata }
       : entry;
-  const metadata = metadataOf(merged);
+  const read = metadataOf(merged);
+  // A sealed copy: the registration's own objects stay the server's, and the cache can reuse what
+  // it derived from this one as long as the registration does not change.
+  const metadata = read && (sealedCopy(read) ?? read);
   memos.set(entry, {
     title: entry.title,
     description: entry.description,
