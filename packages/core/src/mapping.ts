@@ -130,12 +130,32 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`, "s");
 }
 
+/**
+ * A test for the bypass globs, checked on every request: exact names by a set lookup, `prefix*`
+ * globs by `startsWith`, and only other globs by regular expression.
+ */
+function bypassMatcher(globs: readonly string[]): (method: string) => boolean {
+  const exact = new Set<string>();
+  const prefixes: string[] = [];
+  const patterns: RegExp[] = [];
+  for (const glob of globs) {
+    const star = glob.indexOf("*");
+    if (star === -1) exact.add(glob);
+    else if (star === glob.length - 1) prefixes.push(glob.slice(0, -1));
+    else patterns.push(globToRegExp(glob));
+  }
+  return (method) =>
+    exact.has(method) ||
+    prefixes.some((p) => method.startsWith(p)) ||
+    patterns.some((p) => p.test(method));
+}
+
 /** Applies defaults to mapping options and validates them. */
 export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
   const serverName = options.serverName ?? DEFAULT_SERVER_NAME;
   if (serverName.trim() === "") throw new ConfigError("mapping.serverName must not be empty");
   const bypass = options.bypass ?? DEFAULT_BYPASS;
-  const patterns = bypass.map(globToRegExp);
+  const isBypassed = bypassMatcher(bypass);
   const limits = options.argumentLimits ?? {};
   for (const [k, v] of Object.entries(limits)) {
     if (!Number.isInteger(v) || (v as number) < 0) {
@@ -161,7 +181,7 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
       maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
     },
     bypass,
-    isBypassed: (method) => patterns.some((p) => p.test(method)),
+    isBypassed,
   };
 }
 
@@ -191,7 +211,8 @@ function componentType(component: string, mapping: ResolvedMapping): string {
  * assigned), while V8 keeps it a fast object rather than the dictionary `Object.create(null)` gives.
  */
 const Attributes = function Attributes() {} as unknown as new () => object;
-Attributes.prototype = Object.create(null) as object;
+// Frozen: it stays empty, so nothing can ever be inherited through it.
+Attributes.prototype = Object.freeze(Object.create(null) as object);
 
 /** The result of flattening arguments. */
 export interface FlattenedArguments {

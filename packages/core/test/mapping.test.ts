@@ -221,6 +221,19 @@ describe("bypass", () => {
     expect(m.isBypassed("tools/call")).toBe(false);
   });
 
+  it("matches exact names, trailing wildcards and inner wildcards alike", () => {
+    const m = resolveMapping({ bypass: ["a.b", "tools/*", "*/list", "x*y*z"] });
+    expect(m.isBypassed("a.b")).toBe(true);
+    expect(m.isBypassed("axb")).toBe(false);
+    expect(m.isBypassed("tools/")).toBe(true);
+    expect(m.isBypassed("tools")).toBe(false);
+    expect(m.isBypassed("prompts/list")).toBe(true);
+    expect(m.isBypassed("prompts/list/x")).toBe(false);
+    expect(m.isBypassed("x-y-z")).toBe(true);
+    expect(m.isBypassed("x-y-z!")).toBe(false);
+    expect(resolveMapping({ bypass: ["*"] }).isBypassed("anything/at/all")).toBe(true);
+  });
+
   it("bypasses nothing with an empty list", () => {
     const m = resolveMapping({ bypass: [] });
     expect(m.isBypassed("initialize")).toBe(false);
