@@ -3,6 +3,7 @@ import {
   Authorizer,
   type AuthorizerOptions,
   type Decision,
+  type ListMethod,
   type RequestContext,
   type Subject,
   isListMethod,
@@ -145,25 +146,30 @@ export class GuardedTransport extends TransportDecorator {
     return super.close();
   }
 
-  override async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+  override send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const m = message as { id?: RequestId; result?: unknown; method?: unknown };
     // Only a response (no method) to a list request the guard let through is filtered; an error
-    // response just ends the wait.
-    const isResponse = m.id !== undefined && m.method === undefined;
-    if (isResponse && m.id !== undefined) this.#delivered.delete(m.id);
-    const pending = isResponse && m.id !== undefined ? this.#lists.get(m.id) : undefined;
-    if (pending === undefined || m.id === undefined) {
-      await this.inner.send(message, options);
-      return;
-    }
+    // response just ends the wait. Anything else goes straight through, without an extra await.
+    if (m.id === undefined || m.method !== undefined) return this.inner.send(message, options);
+    this.#delivered.delete(m.id);
+    const pending = this.#lists.get(m.id);
+    if (pending === undefined) return this.inner.send(message, options);
     this.#lists.delete(m.id);
-    if (m.result === undefined || !isListMethod(pending.method)) {
-      await this.inner.send(message, options);
-      return;
-    }
+    const method = pending.method;
+    if (m.result === undefined || !isListMethod(method)) return this.inner.send(message, options);
+    return this.#sendFiltered(message, method, m.result, pending, options);
+  }
+
+  async #sendFiltered(
+    message: JSONRPCMessage,
+    method: ListMethod,
+    page: unknown,
+    pending: PendingList,
+    options: TransportSendOptions | undefined,
+  ): Promise<void> {
     const { result } = await this.authorizer.filterList(
-      pending.method,
-      m.result,
+      method,
+      page,
       pending.context,
       pending.subject,
     );
@@ -247,7 +253,6 @@ export class GuardedTransport extends TransportDecorator {
   #decide(message: JsonRpcRequest, extra: MessageExtraInfo | undefined): void {
     const context = this.#context(message, extra);
     const pending = new Deciding();
-    this.#deciding.set(message.id, pending);
     const fail = (error: unknown) => {
       this.#deciding.delete(message.id);
       // Deciding failed unexpectedly: the request is refused, never forwarded or left hanging.
@@ -262,7 +267,10 @@ export class GuardedTransport extends TransportDecorator {
       return;
     }
     if (outcome instanceof Promise) {
+      // Tracked while it waits: a cancellation aborts it, a duplicate id is refused.
+      this.#deciding.set(message.id, pending);
       outcome.then((o) => {
+        this.#deciding.delete(message.id);
         this.#settle(message, extra, context, pending, o);
       }, fail);
     } else {
@@ -277,7 +285,6 @@ export class GuardedTransport extends TransportDecorator {
     pending: Deciding,
     outcome: Authorization,
   ): void {
-    this.#deciding.delete(message.id);
     // A request the client cancelled while it was being decided is dropped without an answer.
     if (pending.aborted) return;
     if (outcome.kind === "bypass" || outcome.decision.allow) {
