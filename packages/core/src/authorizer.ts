@@ -271,20 +271,28 @@ export class Authorizer {
   ): Authorization | Promise<Authorization> {
     const mapped = mapRequest(method, params, this.mapping);
     const request = this.#request(subject, mapped);
-    const finish = (decision: Decision): Authorization => {
-      if (this.#audit) this.#emit(request, decision, performance.now() - started, context);
-      return { kind: "decided", subject, request, decision };
-    };
     if (mapped.problem !== undefined) {
-      return finish(errorDecision(`request not decidable: ${mapped.problem}`, "REQUEST_INVALID"));
+      const invalid = errorDecision(`request not decidable: ${mapped.problem}`, "REQUEST_INVALID");
+      return this.#decided(subject, request, invalid, context, started);
     }
     const now = safeCheckSync(this.pdp, request);
-    if (now !== undefined) return finish(now);
+    if (now !== undefined) return this.#decided(subject, request, now, context, started);
     return safeCheck(
       this.pdp,
       request,
       options.signal ? { signal: options.signal } : undefined,
-    ).then(finish);
+    ).then((decision) => this.#decided(subject, request, decision, context, started));
+  }
+
+  #decided(
+    subject: Subject,
+    request: AuthorizationRequest,
+    decision: Decision,
+    context: RequestContext,
+    started: number,
+  ): Authorization {
+    if (this.#audit) this.#emit(request, decision, performance.now() - started, context);
+    return { kind: "decided", subject, request, decision };
   }
 
   /**

@@ -365,6 +365,11 @@ export function canonicalUri(uri: string): string | undefined {
   }
 }
 
+/** The action for a verb, with the configured prefix. */
+function act(mapping: ResolvedMapping, verb: string): string {
+  return mapping.actionPrefix + verb;
+}
+
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
@@ -406,7 +411,6 @@ export function mapRequest(
 ): MappedOperation {
   const p = asRecord(params) ?? {};
   const server = mapping.serverName;
-  const act = (verb: string) => mapping.actionPrefix + verb;
   switch (method) {
     case "tools/call": {
       // Written out without spreads: this is the hot path of every guarded call.
@@ -446,7 +450,7 @@ export function mapRequest(
           key: uri ?? raw,
           attributes: { resource_uri: uri ?? raw, mcp_method: method },
         },
-        action: act(method.slice("resources/".length)),
+        action: act(mapping, method.slice("resources/".length)),
         ...(uri === undefined ? { problem: "the resource URI is not a valid URI" } : {}),
       };
     }
@@ -468,7 +472,7 @@ export function mapRequest(
           ...(args ? { arguments: args } : {}),
         },
         resource: { type: componentType("prompts", mapping), key: name, attributes },
-        action: act("get"),
+        action: act(mapping, "get"),
         ...(problem !== undefined ? { problem } : {}),
       };
     }
@@ -497,7 +501,7 @@ export function mapRequest(
           ...(key !== undefined ? { key } : {}),
           attributes,
         },
-        action: act("complete"),
+        action: act(mapping, "complete"),
       };
     }
     default:
@@ -510,7 +514,7 @@ export function mapRequest(
         type: componentType(LIST_METHODS[method].type, mapping),
         attributes: { mcp_method: method },
       },
-      action: act("list"),
+      action: act(mapping, "list"),
     };
   }
   // Any other `a/b[/c]`: resource `{server}_a`, action `b[_c]`.
@@ -518,7 +522,7 @@ export function mapRequest(
   return {
     operation: { method, phase: "call", server },
     resource: { type: componentType(head, mapping), attributes: { mcp_method: method } },
-    action: act(rest.length > 0 ? rest.join("_") : "call"),
+    action: act(mapping, rest.length > 0 ? rest.join("_") : "call"),
   };
 }
 

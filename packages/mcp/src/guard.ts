@@ -55,18 +55,6 @@ interface PendingList {
   readonly context: RequestContext;
 }
 
-function isRequest(message: JSONRPCMessage): message is JSONRPCMessage & JsonRpcRequest {
-  const m = message as Partial<JsonRpcRequest>;
-  return typeof m.method === "string" && (typeof m.id === "string" || typeof m.id === "number");
-}
-
-function isNotification(
-  message: JSONRPCMessage,
-): message is JSONRPCMessage & { method: string; params?: Record<string, unknown> } {
-  const m = message as { method?: unknown; id?: unknown };
-  return typeof m.method === "string" && m.id === undefined;
-}
-
 function transportKind(transport: Transport): string {
   const name = transport.constructor.name;
   if (name.includes("Stdio")) return "stdio";
@@ -176,7 +164,7 @@ export class GuardedTransport extends TransportDecorator {
     await this.inner.send({ ...message, result }, options);
   }
 
-  #context(message: { id?: RequestId }, extra: MessageExtraInfo | undefined): RequestContext {
+  #context(id: RequestId | undefined, extra: MessageExtraInfo | undefined): RequestContext {
     const context: {
       transport: string;
       headers?: NonNullable<RequestContext["headers"]>;
@@ -189,60 +177,64 @@ export class GuardedTransport extends TransportDecorator {
     if (extra?.authInfo) context.authInfo = extra.authInfo;
     const sessionId = this.inner.sessionId;
     if (sessionId !== undefined) context.sessionId = sessionId;
-    if (message.id !== undefined) context.requestId = message.id;
+    if (id !== undefined) context.requestId = id;
     return context;
   }
 
   protected override receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
-    const deliver = () => {
-      this.deliver(message, extra);
-    };
-    if (isRequest(message)) {
+    // Each field is read once: messages come in many shapes, so every read is a slow lookup.
+    const { method, id } = message as { method?: unknown; id?: unknown };
+    if (typeof method !== "string") {
+      this.deliver(message, extra); // responses to the server's own requests
+      return;
+    }
+    if (typeof id === "string" || typeof id === "number") {
       // Responses are matched to requests by id: a second request with the id of one still in
       // flight could otherwise take the first one's place (and its list filtering).
-      if (this.#deciding.has(message.id) || this.#delivered.has(message.id)) {
+      if (this.#deciding.has(id) || this.#delivered.has(id)) {
         this.#reply({
           jsonrpc: "2.0",
-          id: message.id,
+          id,
           error: { code: -32600, message: "Invalid request: duplicate id of a request in flight" },
         });
         return;
       }
-      if (this.authorizer.isBypassed(message.method)) {
-        this.#delivered.add(message.id);
-        deliver();
+      if (this.authorizer.isBypassed(method)) {
+        this.#delivered.add(id);
+        this.deliver(message, extra);
         return;
       }
-      this.#decide(message, extra);
+      this.#decide(message as JsonRpcRequest, id, method, extra);
       return;
     }
-    if (isNotification(message)) {
-      if (message.method === "notifications/cancelled") {
-        const id = message.params?.requestId as RequestId | undefined;
-        if (id !== undefined) {
-          const pending = this.#deciding.get(id);
-          pending?.abort();
-          // The server drops the response of a cancelled request: stop waiting for it.
-          this.#delivered.delete(id);
-          this.#lists.delete(id);
-        }
-      }
-      if (this.authorizer.isBypassed(message.method)) {
-        deliver();
-        return;
-      }
-      // A notification cannot be answered: one the policy denies is dropped.
-      this.authorizer
-        .authorize(message.method, message.params, this.#context({}, extra))
-        .then((outcome) => {
-          if (outcome.kind === "bypass" || outcome.decision.allow) deliver();
-        })
-        .catch((error: unknown) => {
-          this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
-        });
+    if (id !== undefined) {
+      this.deliver(message, extra); // not a valid request: the server answers it
       return;
     }
-    deliver(); // responses to the server's own requests
+    const params = (message as { params?: Record<string, unknown> }).params;
+    if (method === "notifications/cancelled") {
+      const cancelled = params?.requestId as RequestId | undefined;
+      if (cancelled !== undefined) {
+        const pending = this.#deciding.get(cancelled);
+        pending?.abort();
+        // The server drops the response of a cancelled request: stop waiting for it.
+        this.#delivered.delete(cancelled);
+        this.#lists.delete(cancelled);
+      }
+    }
+    if (this.authorizer.isBypassed(method)) {
+      this.deliver(message, extra);
+      return;
+    }
+    // A notification cannot be answered: one the policy denies is dropped.
+    this.authorizer
+      .authorize(method, params, this.#context(undefined, extra))
+      .then((outcome) => {
+        if (outcome.kind === "bypass" || outcome.decision.allow) this.deliver(message, extra);
+      })
+      .catch((error: unknown) => {
+        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      });
   }
 
   /**
@@ -250,36 +242,49 @@ export class GuardedTransport extends TransportDecorator {
    * engine, a cache hit), the request reaches the server in the same tick, as it would unguarded;
    * otherwise once the decision resolves. The abort signal is only made when a PDP asks for it.
    */
-  #decide(message: JsonRpcRequest, extra: MessageExtraInfo | undefined): void {
-    const context = this.#context(message, extra);
+  #decide(
+    message: JsonRpcRequest,
+    id: RequestId,
+    method: string,
+    extra: MessageExtraInfo | undefined,
+  ): void {
+    const context = this.#context(id, extra);
     const pending = new Deciding();
-    const fail = (error: unknown) => {
-      this.#deciding.delete(message.id);
-      // Deciding failed unexpectedly: the request is refused, never forwarded or left hanging.
-      this.#reply(this.#denial(message, FAILED));
-      this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
-    };
     let outcome: Authorization | Promise<Authorization>;
     try {
-      outcome = this.authorizer.decide(message.method, message.params, context, pending);
+      outcome = this.authorizer.decide(method, message.params, context, pending);
     } catch (error) {
-      fail(error);
+      this.#failed(message, error);
       return;
     }
     if (outcome instanceof Promise) {
       // Tracked while it waits: a cancellation aborts it, a duplicate id is refused.
-      this.#deciding.set(message.id, pending);
-      outcome.then((o) => {
-        this.#deciding.delete(message.id);
-        this.#settle(message, extra, context, pending, o);
-      }, fail);
+      this.#deciding.set(id, pending);
+      outcome.then(
+        (o) => {
+          this.#deciding.delete(id);
+          this.#settle(message, id, method, extra, context, pending, o);
+        },
+        (error: unknown) => {
+          this.#failed(message, error);
+        },
+      );
     } else {
-      this.#settle(message, extra, context, pending, outcome);
+      this.#settle(message, id, method, extra, context, pending, outcome);
     }
+  }
+
+  /** Deciding failed unexpectedly: the request is refused, never forwarded or left hanging. */
+  #failed(message: JsonRpcRequest, error: unknown): void {
+    this.#deciding.delete(message.id);
+    this.#reply(this.#denial(message, FAILED));
+    this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
   }
 
   #settle(
     message: JsonRpcRequest,
+    id: RequestId,
+    method: string,
     extra: MessageExtraInfo | undefined,
     context: RequestContext,
     pending: Deciding,
@@ -288,19 +293,17 @@ export class GuardedTransport extends TransportDecorator {
     // A request the client cancelled while it was being decided is dropped without an answer.
     if (pending.aborted) return;
     if (outcome.kind === "bypass" || outcome.decision.allow) {
-      if (outcome.kind === "decided" && isListMethod(message.method)) {
-        this.#lists.set(message.id, { method: message.method, subject: outcome.subject, context });
+      if (outcome.kind === "decided" && isListMethod(method)) {
+        this.#lists.set(id, { method, subject: outcome.subject, context });
       }
-      this.#delivered.add(message.id);
-      this.deliver(this.#asDecided(message, outcome), extra);
+      this.#delivered.add(id);
+      this.deliver(this.#asDecided(message, method, outcome), extra);
       return;
     }
     // The coarse list check denied: the caller sees an empty list rather than an error.
-    const empty = Authorizer.emptyList(message.method);
+    const empty = Authorizer.emptyList(method);
     this.#reply(
-      empty
-        ? { jsonrpc: "2.0", id: message.id, result: empty }
-        : this.#denial(message, outcome.decision),
+      empty ? { jsonrpc: "2.0", id, result: empty } : this.#denial(message, outcome.decision),
     );
   }
 
@@ -318,8 +321,8 @@ export class GuardedTransport extends TransportDecorator {
    * The request as it was decided: a resource URI the client spelt differently (`DOCS://x`,
    * `a/../x`) is handed to the server in the canonical form the decision was about.
    */
-  #asDecided(message: JsonRpcRequest, outcome: Authorization): JSONRPCMessage {
-    if (outcome.kind !== "decided" || !message.method.startsWith("resources/")) return message;
+  #asDecided(message: JsonRpcRequest, method: string, outcome: Authorization): JSONRPCMessage {
+    if (outcome.kind !== "decided" || !method.startsWith("resources/")) return message;
     const uri = outcome.request.operation.uri;
     if (uri === undefined || message.params?.uri === uri) return message;
     return { ...message, params: { ...message.params, uri } };

@@ -106,7 +106,9 @@ function hashValue(value: unknown, depth: number): number {
         let sum = 0;
         let count = 0;
         const record = value as Record<string, unknown>;
-        for (const key of Object.keys(record)) {
+        // for-in with an own-key test: Object.keys would allocate an array per object.
+        for (const key in record) {
+          if (!Object.hasOwn(record, key)) continue;
           sum = (sum + mix(hashString(key), hashValue(record[key], depth + 1))) | 0;
           count++;
         }
@@ -201,11 +203,13 @@ function same(a: unknown, b: unknown): boolean {
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   let count = 0;
-  for (const key of Object.keys(x)) {
+  for (const key in x) {
+    if (!Object.hasOwn(x, key)) continue;
     if (!Object.hasOwn(y, key) || !same(x[key], y[key])) return false;
     count++;
   }
-  return count === Object.keys(y).length;
+  for (const key in y) if (Object.hasOwn(y, key)) count--;
+  return count === 0;
 }
 
 function sameSet(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
