@@ -249,7 +249,7 @@ export function flattenArguments(
     maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
   };
   if (args) {
-    for (const key of Object.keys(args)) visit(state, args[key], prefix + key, 0);
+    for (const key of Object.keys(args)) visit(state, args[key], prefixed(prefix, key), 0);
   }
   return {
     attributes: state.out,
@@ -258,6 +258,29 @@ export function flattenArguments(
     ambiguous: state.ambiguous,
   };
 }
+
+/**
+ * `prefix + key`, remembered: the same few argument names come with every call, and a string made
+ * anew must be looked up in V8's string table each time it is used as a property name.
+ */
+function prefixed(prefix: string, key: string): string {
+  let names = prefixedNames.get(prefix);
+  if (names === undefined) {
+    if (prefixedNames.size >= 16) prefixedNames.clear();
+    names = new Map<string, string>();
+    prefixedNames.set(prefix, names);
+  }
+  let name = names.get(key);
+  if (name === undefined) {
+    name = prefix + key;
+    // Clients can send any names: the memory stays bounded.
+    if (names.size >= 4096) names.clear();
+    names.set(key, name);
+  }
+  return name;
+}
+
+const prefixedNames = new Map<string, Map<string, string>>();
 
 /** What one flattening has written and seen; plain fields, so the walk allocates nothing else. */
 interface FlattenState extends Required<ArgumentLimits> {

@@ -59,7 +59,7 @@ function hashNumber(n: number): number {
  */
 function isPlainRecord(value: object): boolean {
   const proto: unknown = Object.getPrototypeOf(value);
-  if (proto === Object.prototype || proto === null) return true;
+  if (proto === Object.prototype || proto === null || proto === lastEmpty) return true;
   let empty = emptyPrototypes.get(proto as object);
   if (empty === undefined) {
     empty =
@@ -69,9 +69,12 @@ function isPlainRecord(value: object): boolean {
     // Only a frozen prototype is sure to stay as it is (the mapping's is frozen).
     if (Object.isFrozen(proto)) emptyPrototypes.set(proto as object, empty);
   }
+  if (empty && Object.isFrozen(proto)) lastEmpty = proto as object;
   return empty;
 }
 const emptyPrototypes = new WeakMap<object, boolean>();
+/** The frozen empty prototype seen last (the mapping's): most records have it or Object's. */
+let lastEmpty: object | undefined;
 
 const sealedHashes = new WeakMap<object, number>();
 
@@ -135,10 +138,21 @@ function hashSet(values: readonly string[] | undefined): number {
 
 const sealedSubjects = new WeakMap<Subject, number>();
 
+/** The sealed subject hashed last: most servers see one or a few callers over and over. */
+let lastSubject: Subject | undefined;
+let lastSubjectHash = 0;
+
 function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
+  if (s === lastSubject) return lastSubjectHash;
   const sealed = isSealed(s);
   const known = sealed ? sealedSubjects.get(s) : memo?.get(s);
-  if (known !== undefined) return known;
+  if (known !== undefined) {
+    if (sealed) {
+      lastSubject = s;
+      lastSubjectHash = known;
+    }
+    return known;
+  }
   let h = hashValue(s.id, 1);
   h = mix(h, hashValue(s.authenticated, 1));
   h = mix(h, hashSet(s.roles));
@@ -146,8 +160,13 @@ function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
   h = mix(h, hashSet(s.scopes));
   h = mix(h, hashValue(s.attributes, 1));
   h = mix(h, hashValue(s.idIsCredential, 1));
-  if (sealed) sealedSubjects.set(s, h);
-  else memo?.set(s, h);
+  if (sealed) {
+    sealedSubjects.set(s, h);
+    lastSubject = s;
+    lastSubjectHash = h;
+  } else {
+    memo?.set(s, h);
+  }
   return h;
 }
 
@@ -188,24 +207,39 @@ export function requestHash(
  * class instance never matches the plain copy the snapshot holds.
  */
 function same(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return typeof a !== "function" && typeof a !== "symbol";
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+  if (typeof a !== "object" || a === null) {
+    return Object.is(a, b) && typeof a !== "function" && typeof a !== "symbol";
+  }
+  if (a === b) return true; // a sealed object, shared by the snapshot
+  if (typeof b !== "object" || b === null) return false;
+  // The snapshot's objects are plain records, arrays and dates of its own making.
+  const proto: unknown = Object.getPrototypeOf(a);
+  if (proto === Object.prototype || proto === null) {
+    return isPlainRecord(b) && sameRecord(a as Record<string, unknown>, b);
+  }
+  if (proto === Array.prototype) {
+    if (!Array.isArray(b)) return false;
+    const x = a as unknown[];
+    if (x.length !== b.length) return false;
+    for (let i = 0; i < x.length; i++) if (!same(x[i], b[i])) return false;
     return true;
   }
-  if (Array.isArray(b)) return false;
-  if (a instanceof Date || b instanceof Date) {
-    return a instanceof Date && b instanceof Date && Object.is(a.getTime(), b.getTime());
-  }
-  if (!isPlainRecord(b)) return false;
-  const x = a as Record<string, unknown>;
+  if (a instanceof Date) return b instanceof Date && Object.is(a.getTime(), b.getTime());
+  return false;
+}
+
+function sameRecord(x: Record<string, unknown>, b: object): boolean {
   const y = b as Record<string, unknown>;
   let count = 0;
   for (const key in x) {
     if (!Object.hasOwn(x, key)) continue;
-    if (!Object.hasOwn(y, key) || !same(x[key], y[key])) return false;
+    const v = x[key];
+    const w = y[key];
+    // An inherited w is never equal to v (the snapshot holds no functions), and the key counts
+    // below catch a key y lacks; only an undefined w needs the own-key test.
+    if (w === undefined && !Object.hasOwn(y, key)) return false;
+    // Strings, the usual value, compare directly.
+    if (typeof v === "string" ? v !== w : !same(v, w)) return false;
     count++;
   }
   for (const key in y) if (Object.hasOwn(y, key)) count--;
