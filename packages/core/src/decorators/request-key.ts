@@ -58,18 +58,15 @@ function hashNumber(n: number): number {
  * with none (the mapping's flattened attributes, which inherit nothing yet stay fast objects).
  */
 function isPlainRecord(value: object): boolean {
-  const proto: unknown = Object.getPrototypeOf(value);
+  const proto = Object.getPrototypeOf(value) as object | null;
   if (proto === Object.prototype || proto === null || proto === lastEmpty) return true;
-  let empty = emptyPrototypes.get(proto as object);
+  let empty = emptyPrototypes.get(proto);
   if (empty === undefined) {
-    empty =
-      typeof proto === "object" &&
-      Object.getPrototypeOf(proto) === null &&
-      Reflect.ownKeys(proto).length === 0;
+    empty = Object.getPrototypeOf(proto) === null && Reflect.ownKeys(proto).length === 0;
     // Only a frozen prototype is sure to stay as it is (the mapping's is frozen).
-    if (Object.isFrozen(proto)) emptyPrototypes.set(proto as object, empty);
+    if (Object.isFrozen(proto)) emptyPrototypes.set(proto, empty);
   }
-  if (empty && Object.isFrozen(proto)) lastEmpty = proto as object;
+  if (empty && Object.isFrozen(proto)) lastEmpty = proto;
   return empty;
 }
 const emptyPrototypes = new WeakMap<object, boolean>();
