@@ -144,10 +144,12 @@ function bypassMatcher(globs: readonly string[]): (method: string) => boolean {
     else if (star === glob.length - 1) prefixes.push(glob.slice(0, -1));
     else patterns.push(globToRegExp(glob));
   }
-  return (method) =>
-    exact.has(method) ||
-    prefixes.some((p) => method.startsWith(p)) ||
-    patterns.some((p) => p.test(method));
+  return (method) => {
+    if (exact.has(method)) return true;
+    for (const prefix of prefixes) if (method.startsWith(prefix)) return true;
+    for (const pattern of patterns) if (pattern.test(method)) return true;
+    return false;
+  };
 }
 
 /** Applies defaults to mapping options and validates them. */
