@@ -111,9 +111,11 @@ export class GuardedTransport extends TransportDecorator {
   readonly #exposeReasons: boolean;
   readonly #kind: string;
   readonly #lists = new Map<RequestId, PendingList>();
-  readonly #deciding = new Map<RequestId, Deciding>();
-  /** Ids of client requests handed to the server and not yet answered. */
-  readonly #delivered = new Set<RequestId>();
+  /**
+   * Client requests in flight, by id: being decided (their {@link Deciding}), or handed to the
+   * server and not yet answered (`null`). One map, so a request costs one lookup to check its id.
+   */
+  readonly #inFlight = new Map<RequestId, Deciding | null>();
 
   constructor(
     inner: Transport,
@@ -128,9 +130,9 @@ export class GuardedTransport extends TransportDecorator {
   }
 
   override close(): Promise<void> {
-    for (const pending of this.#deciding.values()) pending.abort();
+    for (const pending of this.#inFlight.values()) pending?.abort();
     this.#lists.clear();
-    this.#delivered.clear();
+    this.#inFlight.clear();
     return super.close();
   }
 
@@ -139,7 +141,7 @@ export class GuardedTransport extends TransportDecorator {
     // Only a response (no method) to a list request the guard let through is filtered; an error
     // response just ends the wait. Anything else goes straight through, without an extra await.
     if (m.id === undefined || m.method !== undefined) return this.inner.send(message, options);
-    this.#delivered.delete(m.id);
+    if (this.#inFlight.get(m.id) === null) this.#inFlight.delete(m.id);
     const pending = this.#lists.get(m.id);
     if (pending === undefined) return this.inner.send(message, options);
     this.#lists.delete(m.id);
@@ -191,7 +193,7 @@ export class GuardedTransport extends TransportDecorator {
     if (typeof id === "string" || typeof id === "number") {
       // Responses are matched to requests by id: a second request with the id of one still in
       // flight could otherwise take the first one's place (and its list filtering).
-      if (this.#deciding.has(id) || this.#delivered.has(id)) {
+      if (this.#inFlight.has(id)) {
         this.#reply({
           jsonrpc: "2.0",
           id,
@@ -200,7 +202,7 @@ export class GuardedTransport extends TransportDecorator {
         return;
       }
       if (this.authorizer.isBypassed(method)) {
-        this.#delivered.add(id);
+        this.#inFlight.set(id, null);
         this.deliver(message, extra);
         return;
       }
@@ -215,10 +217,11 @@ export class GuardedTransport extends TransportDecorator {
     if (method === "notifications/cancelled") {
       const cancelled = params?.requestId as RequestId | undefined;
       if (cancelled !== undefined) {
-        const pending = this.#deciding.get(cancelled);
-        pending?.abort();
-        // The server drops the response of a cancelled request: stop waiting for it.
-        this.#delivered.delete(cancelled);
+        const pending = this.#inFlight.get(cancelled);
+        // One still being decided is dropped when its decision comes (and holds its id until
+        // then); the server drops the response of one it has: stop waiting for it.
+        if (pending) pending.abort();
+        else this.#inFlight.delete(cancelled);
         this.#lists.delete(cancelled);
       }
     }
@@ -259,10 +262,10 @@ export class GuardedTransport extends TransportDecorator {
     }
     if (outcome instanceof Promise) {
       // Tracked while it waits: a cancellation aborts it, a duplicate id is refused.
-      this.#deciding.set(id, pending);
+      this.#inFlight.set(id, pending);
       outcome.then(
         (o) => {
-          this.#deciding.delete(id);
+          this.#inFlight.delete(id);
           this.#settle(message, id, method, extra, context, pending, o);
         },
         (error: unknown) => {
@@ -276,7 +279,7 @@ export class GuardedTransport extends TransportDecorator {
 
   /** Deciding failed unexpectedly: the request is refused, never forwarded or left hanging. */
   #failed(message: JsonRpcRequest, error: unknown): void {
-    this.#deciding.delete(message.id);
+    if (this.#inFlight.get(message.id) instanceof Deciding) this.#inFlight.delete(message.id);
     this.#reply(this.#denial(message, FAILED));
     this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
   }
@@ -296,7 +299,7 @@ export class GuardedTransport extends TransportDecorator {
       if (outcome.kind === "decided" && isListMethod(method)) {
         this.#lists.set(id, { method, subject: outcome.subject, context });
       }
-      this.#delivered.add(id);
+      this.#inFlight.set(id, null);
       this.deliver(this.#asDecided(message, method, outcome), extra);
       return;
     }

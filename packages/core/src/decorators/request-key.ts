@@ -90,7 +90,8 @@ function hashValue(value: unknown, depth: number): number {
     case "object": {
       if (value === null) return NULL;
       if (depth >= MAX_DEPTH) throw UNCACHEABLE;
-      const sealed = isSealed(value);
+      // Sealed objects are frozen: the cheap test first.
+      const sealed = Object.isFrozen(value) && isSealed(value);
       if (sealed) {
         const known = sealedHashes.get(value);
         if (known !== undefined) return known;
@@ -141,7 +142,7 @@ let lastSubjectHash = 0;
 
 function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
   if (s === lastSubject) return lastSubjectHash;
-  const sealed = isSealed(s);
+  const sealed = Object.isFrozen(s) && isSealed(s);
   const known = sealed ? sealedSubjects.get(s) : memo?.get(s);
   if (known !== undefined) {
     if (sealed) {
