@@ -561,6 +561,42 @@ describe("guard hardening", () => {
     expect(listed.tools.map((t) => t.name)).toEqual(["read_file"]);
   });
 
+  it("drops a request cancelled while it is decided, holds its id until the decision comes, then frees it", async () => {
+    const calls: string[] = [];
+    let release: (() => void) | undefined;
+    const slow = {
+      name: "slow",
+      check: (request: AuthorizationRequest) =>
+        request.operation.name === "read_file"
+          ? new Promise<Decision>((resolve) => {
+              release = () => {
+                resolve({ allow: true, source: "pdp" });
+              };
+            })
+          : Promise.resolve<Decision>({ allow: true, source: "pdp" }),
+    };
+    const { send, received } = await rawPair(buildServer(calls), slow);
+    const call = { method: "tools/call", params: { name: "read_file", arguments: {} } };
+    await send({ id: 9, ...call });
+    await send({ method: "notifications/cancelled", params: { requestId: 9 } });
+    // Still being decided: the id is taken.
+    await send({ id: 9, method: "tools/list" });
+    await settle();
+    expect(received.filter((m) => m.id === 9).map((m) => m.error)).toEqual([
+      expect.objectContaining({ code: -32600 }),
+    ]);
+    release?.();
+    await settle();
+    // The cancelled call was dropped: never run, never answered.
+    expect(calls).toEqual([]);
+    expect(received.filter((m) => m.id === 9)).toHaveLength(1);
+    // Its id is free again.
+    await send({ id: 9, method: "tools/call", params: { name: "write_file", arguments: {} } });
+    await settle();
+    expect(calls).toEqual(["write_file"]);
+    expect(received.filter((m) => m.id === 9).at(-1)?.result).toBeDefined();
+  });
+
   it("denies every spelling of a denied URI and never runs the read", async () => {
     const seen: string[] = [];
     const server = new McpServer({ name: "docs", version: "1" });
