@@ -293,4 +293,55 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       await proxy.exited;
     }
   });
+
+  it("stops a session's server after --session-idle without requests, freeing its slot", async () => {
+    const proxy = await startHttpProxy(
+      ["--policy", policy, "--role", "reader", "--max-sessions", "1", "--session-idle", "1"],
+      [process.execPath, MEMORY_SERVER],
+      { MEMORY_FILE_PATH: join(dir, "memory5.jsonl") },
+    );
+    const headers = {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    };
+    const post = (message: Record<string, unknown>, session?: string) =>
+      fetch(proxy.url, {
+        method: "POST",
+        headers: session ? { ...headers, "mcp-session-id": session } : headers,
+        body: JSON.stringify({ jsonrpc: "2.0", ...message }),
+      });
+    const initialize = {
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "gone", version: "1" },
+      },
+    };
+    try {
+      // A client that starts a session, uses it, then vanishes without a DELETE.
+      const opened = await post(initialize);
+      const session = opened.headers.get("mcp-session-id") ?? "";
+      await opened.text();
+      expect(session).not.toBe("");
+      await (await post({ method: "notifications/initialized" }, session)).text();
+      const listed = await post({ id: 2, method: "tools/list" }, session);
+      expect(listed.status).toBe(200);
+      await listed.text();
+      // While it is in use, the one slot is taken.
+      expect((await post(initialize)).status).toBe(503);
+      await expect
+        .poll(() => proxy.stderr(), { timeout: 5000 })
+        .toContain(`session ${session} idle for 1 s, its server stopped`);
+      expect((await post({ id: 3, method: "tools/list" }, session)).status).toBe(404);
+      // The slot is free again.
+      const next = await connect(proxy.url, {});
+      expect((await next.listTools()).tools.length).toBeGreaterThan(0);
+      await next.close();
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
 });

@@ -277,7 +277,22 @@ describe("mcp-pdp proxy configuration errors", () => {
     expect(port.stderr).toContain("--http expects an integer from 0 to 65535");
     const host = await runMain(["proxy", "--policy", policy, "--host", "0.0.0.0", ...server]);
     expect(host.code).toBe(EXIT.usage);
-    expect(host.stderr).toContain("--host and --max-sessions go with --http");
+    expect(host.stderr).toContain("--host, --max-sessions and --session-idle go with --http");
+    const idle = await runMain(["proxy", "--policy", policy, "--session-idle", "60", ...server]);
+    expect(idle.code).toBe(EXIT.usage);
+    expect(idle.stderr).toContain("go with --http");
+    const idleValue = await runMain([
+      "proxy",
+      "--policy",
+      policy,
+      "--http",
+      "0",
+      "--session-idle",
+      "soon",
+      ...server,
+    ]);
+    expect(idleValue.code).toBe(EXIT.usage);
+    expect(idleValue.stderr).toContain("--session-idle expects an integer from 0 to 604800");
     const authInfo = await runMain(["proxy", "--policy", policy, "--http", "0", ...server], {
       env: { MCP_PDP_IDENTITY: "auth-info" },
     });

@@ -43,6 +43,8 @@ Streamable HTTP (instead of stdio):
                          (MCP_PDP_JWT_*); without them, the fixed caller applies to every session
   --host h               the address to listen on (default 127.0.0.1)
   --max-sessions n       sessions (server processes) open at once (default 32)
+  --session-idle s       seconds a session may sit unused before its server process is stopped
+                         and its slot freed (default 1800; 0 keeps it until the client deletes it)
 
 The server runs with this process's environment, minus the PDP credentials (PERMIT_API_KEY,
 PERMIT_MCP_PERMIT_API_KEY, WAY_API_KEY, OPA_TOKEN, CERBOS_HEADERS, MCP_PDP_JWT_SECRET). Its stderr
@@ -66,6 +68,7 @@ const OPTIONS = {
   http: { type: "string" },
   host: { type: "string" },
   "max-sessions": { type: "string" },
+  "session-idle": { type: "string" },
   quiet: { type: "boolean", short: "q" },
 } as const;
 
@@ -149,8 +152,18 @@ export async function proxy(
     values["max-sessions"] !== undefined
       ? integer("--max-sessions", values["max-sessions"], 1, 10_000)
       : undefined;
-  if (http === undefined && (values.host !== undefined || maxSessions !== undefined)) {
-    throw new UsageError("proxy: --host and --max-sessions go with --http", "proxy");
+  const sessionIdle =
+    values["session-idle"] !== undefined
+      ? integer("--session-idle", values["session-idle"], 0, 7 * 24 * 3600)
+      : undefined;
+  if (
+    http === undefined &&
+    (values.host !== undefined || maxSessions !== undefined || sessionIdle !== undefined)
+  ) {
+    throw new UsageError(
+      "proxy: --host, --max-sessions and --session-idle go with --http",
+      "proxy",
+    );
   }
   const caller = identityFor(values, env);
   if (http === undefined && caller.mode !== "fixed") {
@@ -199,6 +212,7 @@ export async function proxy(
         port: http,
         ...(values.host !== undefined ? { host: values.host } : {}),
         ...(maxSessions !== undefined ? { maxSessions } : {}),
+        ...(sessionIdle !== undefined ? { sessionIdleMs: sessionIdle * 1000 } : {}),
         onSession: (pid) => {
           if (!values.quiet)
             println(io.stderr, `mcp-pdp proxy: new session, server started (pid ${pid ?? "?"})`);

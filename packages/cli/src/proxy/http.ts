@@ -24,6 +24,13 @@ export interface HttpProxyOptions {
   readonly path?: string;
   /** Sessions (each one a server process) open at once; more are refused with 503. @defaultValue 32 */
   readonly maxSessions?: number;
+  /**
+   * How long a session may go without a request (and with no request or stream open) before its
+   * server process is stopped and its slot freed, in milliseconds; `0` keeps idle sessions until
+   * the client deletes them. Clients that vanish without a DELETE would otherwise hold their
+   * server process, and a slot of `maxSessions`, for good. @defaultValue 1,800,000 (30 minutes)
+   */
+  readonly sessionIdleMs?: number;
   /** Largest request body accepted, in bytes. @defaultValue 4 MiB */
   readonly maxBodyBytes?: number;
   /** The servers' stderr and the proxy's own messages. */
@@ -39,6 +46,10 @@ export interface HttpProxyOptions {
 interface Session {
   readonly transport: StreamableHTTPServerTransport;
   readonly bridge: Bridge;
+  /** Requests and streams of this session still open. */
+  open: number;
+  /** Stops the session once it has been idle for `sessionIdleMs`. */
+  idle: NodeJS.Timeout | undefined;
 }
 
 function jsonError(res: ServerResponse, status: number, code: number, message: string): void {
@@ -85,6 +96,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
   const host = options.host ?? "127.0.0.1";
   const maxSessions = options.maxSessions ?? 32;
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const idleMs = options.sessionIdleMs ?? 30 * 60 * 1000;
   const sessions = new Map<string, Session>();
   let starting = 0;
   let allowedHosts: string[] | undefined;
@@ -95,7 +107,10 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        if (opened.bridge) sessions.set(id, { transport, bridge: opened.bridge });
+        if (!opened.bridge) return;
+        const session: Session = { transport, bridge: opened.bridge, open: 0, idle: undefined };
+        sessions.set(id, session);
+        watchIdle(id, session);
       },
       // A browser page must not reach a proxy on this machine through a rebound DNS name.
       ...(allowedHosts ? { enableDnsRebindingProtection: true, allowedHosts } : {}),
@@ -113,9 +128,45 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     options.onSession?.(bridge.pid);
     void bridge.done.then(() => {
       const id = transport.sessionId;
-      if (id !== undefined) sessions.delete(id);
+      if (id === undefined) return;
+      clearTimeout(sessions.get(id)?.idle);
+      sessions.delete(id);
     });
     return transport;
+  };
+
+  /** (Re)starts the idle countdown of a session with nothing open. */
+  const watchIdle = (id: string, session: Session): void => {
+    clearTimeout(session.idle);
+    session.idle = undefined;
+    if (idleMs === 0 || session.open > 0) return;
+    session.idle = setTimeout(() => {
+      if (sessions.get(id) !== session || session.open > 0) return;
+      sessions.delete(id);
+      options.stderr.write(
+        `mcp-pdp proxy: session ${id} idle for ${String(Math.round(idleMs / 1000))} s, its server stopped\n`,
+      );
+      void session.bridge.close();
+    }, idleMs);
+    session.idle.unref();
+  };
+
+  /** Hands a request to its session, which counts as busy until the response closes. */
+  const serve = async (
+    id: string,
+    session: Session,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body?: unknown,
+  ): Promise<void> => {
+    session.open++;
+    clearTimeout(session.idle);
+    session.idle = undefined;
+    res.once("close", () => {
+      session.open--;
+      watchIdle(id, session);
+    });
+    await session.transport.handleRequest(req, res, body);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -170,7 +221,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
         jsonError(res, 404, -32001, "Session not found");
         return;
       }
-      await session.transport.handleRequest(req, res, body);
+      await serve(sessionId, session, req, res, body);
       return;
     }
     if (req.method === "GET" || req.method === "DELETE") {
@@ -179,7 +230,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
         jsonError(res, sessionId === undefined ? 400 : 404, -32001, "Session not found");
         return;
       }
-      await session.transport.handleRequest(req, res);
+      await serve(sessionId as string, session, req, res);
       return;
     }
     res.writeHead(405, { allow: "GET, POST, DELETE" }).end();
@@ -217,6 +268,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       { once: true },
     );
   });
+  for (const session of sessions.values()) clearTimeout(session.idle);
   await Promise.allSettled([...sessions.values()].map((s) => s.bridge.close()));
   server.closeAllConnections();
   await new Promise<void>((resolve) =>
