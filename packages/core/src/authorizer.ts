@@ -161,6 +161,9 @@ export class Authorizer {
   readonly #identity: IdentityResolver;
   readonly #audit: AuditSink | undefined;
   #auditFailed = false;
+  /** The first tool name seen listed for each action, to notice names normalised alike. */
+  readonly #toolOfAction = new Map<string, string>();
+  readonly #collisions = new Set<string>();
 
   constructor(options: AuthorizerOptions) {
     this.pdp = options.pdp;
@@ -315,6 +318,9 @@ export class Authorizer {
     const items: unknown[] = Array.isArray(page[field]) ? (page[field] as unknown[]) : [];
     this.components.remember(component, items);
     const mapped = items.map((item) => mapListItem(method, item, this.mapping));
+    if (method === "tools/list" && this.mapping.toolNames === "normalize") {
+      this.#noticeCollisions(mapped);
+    }
     const requests: AuthorizationRequest[] = [];
     for (const m of mapped) if (m) requests.push(this.#request(subject, m));
     const decisions = await safeCheckMany(this.pdp, requests, options);
@@ -348,6 +354,29 @@ export class Authorizer {
         ...contextFields(context),
       });
     return { result: { ...page, [field]: visible }, items: items.length, visible: visible.length };
+  }
+
+  /**
+   * Warns once per action when two listed tools normalise to it (`a_b`, `a.b` and `a-b` are all
+   * `a-b`): a rule about one of them also governs the other.
+   */
+  #noticeCollisions(mapped: readonly (MappedOperation | undefined)[]): void {
+    for (const m of mapped) {
+      const name = m?.operation.name;
+      if (m === undefined || name === undefined) continue;
+      const first = this.#toolOfAction.get(m.action);
+      if (first === undefined) {
+        // Bounded: a server's tools are few, but a list is the server's to make.
+        if (this.#toolOfAction.size >= 10_000) this.#toolOfAction.clear();
+        this.#toolOfAction.set(m.action, name);
+      } else if (first !== name && !this.#collisions.has(m.action)) {
+        this.#collisions.add(m.action);
+        process.emitWarning(
+          `tools "${first}" and "${name}" both map to action "${m.action}" (tool names are normalised), so a rule for one also governs the other; rename one, or set mapping.toolNames to "raw"`,
+          { code: "MCP_PDP_TOOL_ACTION_COLLISION" },
+        );
+      }
+    }
   }
 
   /** The empty page sent when the coarse list check denies. */

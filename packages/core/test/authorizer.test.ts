@@ -339,6 +339,29 @@ describe("Authorizer.authorize", () => {
     expect(b.subject.authenticated).toBe(false);
   });
 
+  it("warns once when two listed tools normalise to the same action, unless names are raw", async () => {
+    const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
+    try {
+      const page = { tools: [{ name: "get_user" }, { name: "get.user" }, { name: "other" }] };
+      const authorizer = new Authorizer({ pdp: allowAll(), audit: false });
+      await authorizer.filterList("tools/list", page, {}, ada);
+      await authorizer.filterList("tools/list", page, {}, ada);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]?.[0])).toContain(
+        'tools "get_user" and "get.user" both map to action "get-user"',
+      );
+      expect(warn.mock.calls[0]?.[1]).toMatchObject({ code: "MCP_PDP_TOOL_ACTION_COLLISION" });
+      // A name seen again on a later page is no collision.
+      await authorizer.filterList("tools/list", { tools: [{ name: "other" }] }, {}, ada);
+      expect(warn).toHaveBeenCalledTimes(1);
+      const raw = new Authorizer({ pdp: allowAll(), audit: false, mapping: { toolNames: "raw" } });
+      await raw.filterList("tools/list", page, {}, ada);
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it("keeps its decision when the audit sink throws", async () => {
     const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
     try {
