@@ -1,6 +1,5 @@
 import { LRUCache } from "lru-cache";
 import type { ComponentKind, ComponentMetadata } from "./model.js";
-import { sealedCopy } from "./sealed.js";
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
@@ -55,8 +54,7 @@ export class ComponentRegistry {
   }
 
   set(kind: ComponentKind, id: string, metadata: ComponentMetadata): void {
-    // A sealed copy when it is plain data: a later change to the caller's object cannot reach it.
-    this.#entries.set(`${kind}\0${id}`, sealedCopy(metadata) ?? metadata);
+    this.#entries.set(`${kind}\0${id}`, metadata);
   }
 
   /** The live registration's metadata, else what the last list said, else undefined. */
