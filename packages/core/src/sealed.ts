@@ -26,14 +26,32 @@ export function seal<T>(value: T): T {
   return value;
 }
 
-/** Freezes `value` deeply; true when it is primitive or plain data, now sealed. */
+/**
+ * Freezes `value` deeply; true when it is primitive or plain data, now sealed. Plain data here is
+ * what JSON makes: records (prototype `Object.prototype` or none) and dense arrays (of
+ * `Array.prototype`), whose properties are all enumerable data properties with string keys. A
+ * getter could answer differently each time, so an object with one is frozen but never sealed.
+ */
 function sealPlain(value: unknown, depth: number): boolean {
   if (typeof value === "function" || typeof value === "symbol") return false;
   if (typeof value !== "object" || value === null) return true;
   if (sealed.has(value)) return true;
   if (depth >= MAX_DEPTH) return false;
-  let plain = Array.isArray(value) || isPlainPrototype(Object.getPrototypeOf(value));
-  for (const v of Object.values(value)) plain = sealPlain(v, depth + 1) && plain;
+  const proto: unknown = Object.getPrototypeOf(value);
+  const array = Array.isArray(value);
+  let plain = array ? proto === Array.prototype : isPlainPrototype(proto);
+  const descriptors = Object.getOwnPropertyDescriptors(value);
+  for (const key of Reflect.ownKeys(descriptors)) {
+    const d = descriptors[key as keyof typeof descriptors] as PropertyDescriptor;
+    if (typeof key === "symbol" || !("value" in d)) {
+      plain = false; // a symbol key or an accessor
+      continue;
+    }
+    if (array && key === "length") continue;
+    if (d.enumerable !== true) plain = false;
+    plain = sealPlain(d.value, depth + 1) && plain;
+  }
+  if (array && Object.keys(value).length !== (value as unknown[]).length) plain = false; // holes
   Object.freeze(value);
   if (plain) sealed.add(value);
   return plain;
@@ -59,9 +77,11 @@ function plainCopy(value: unknown, depth: number): unknown {
   }
   if (depth >= MAX_DEPTH) return NOT_PLAIN;
   if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return NOT_PLAIN;
     const out: unknown[] = [];
-    for (const item of value) {
-      const c = plainCopy(item, depth + 1);
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return NOT_PLAIN; // a hole
+      const c = plainCopy((value as unknown[])[i], depth + 1);
       if (c === NOT_PLAIN) return NOT_PLAIN;
       out.push(c);
     }

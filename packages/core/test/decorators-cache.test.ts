@@ -505,3 +505,130 @@ describe("withCache: which requests share a decision", () => {
     }
   });
 });
+
+describe("withCache: requests that are not plain data", () => {
+  const base = callTool("greet");
+  const withAttributes = (attributes: Record<string, unknown>): AuthorizationRequest => ({
+    ...base,
+    resource: { ...base.resource, attributes },
+  });
+  const withContext = (context: Record<string, unknown>): AuthorizationRequest => ({
+    ...base,
+    context,
+  });
+  const withRoles = (roles: unknown): AuthorizationRequest => ({
+    ...base,
+    subject: { id: "u", authenticated: true, roles: roles as string[] },
+  });
+
+  /** Whether `b` was answered with the decision cached for `a` (a constant hash forces one slot). */
+  const shares = async (a: AuthorizationRequest, b: AuthorizationRequest, collide = true) => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = (collide ? cacheWith({}, () => 1) : withCache())(inner);
+    await pdp.check(a);
+    const second = await pdp.check(b);
+    return second.source === "cache" && inner.checkCalls === 1;
+  };
+
+  it("never lets an inherited value stand in for a missing own key", async () => {
+    const ownProto = JSON.parse('{"__proto__": {}}') as Record<string, unknown>;
+    expect(await shares(withAttributes(ownProto), withAttributes({ owner: "x" }), false)).toBe(
+      false,
+    );
+    const polluted = Object.prototype as Record<string, unknown>;
+    polluted.role = "user";
+    try {
+      expect(await shares(withAttributes({ role: "user" }), withAttributes({ x: 1 }))).toBe(false);
+    } finally {
+      delete polluted.role;
+    }
+  });
+
+  it("tells apart records with another prototype", async () => {
+    const bare = Object.create(null) as Record<string, unknown>;
+    expect(await shares(withContext({}), withContext(bare))).toBe(false);
+    expect(await shares(withContext(bare), withContext({}))).toBe(false);
+  });
+
+  it("takes arrays only as JSON makes them: no holes, no subclasses, no toJSON or map of their own", async () => {
+    class List extends Array<string> {}
+    const ownMap = ["admin"];
+    Object.defineProperty(ownMap, "map", { value: () => ["guest"], enumerable: false });
+    const ownToJson = ["a"] as string[] & { toJSON?: unknown };
+    ownToJson.toJSON = () => ["evil"];
+    // eslint-disable-next-line no-sparse-arrays -- a hole is the point
+    const holed = [, 1];
+    expect(await shares(withContext({ l: [undefined, 1] }), withContext({ l: holed }))).toBe(false);
+    const list = new List();
+    list.push("a");
+    expect(await shares(withContext({ l: ["a"] }), withContext({ l: list }))).toBe(false);
+    expect(await shares(withContext({ l: ["a"] }), withContext({ l: ownToJson }))).toBe(false);
+    // A lying map cannot poison what is cached for the genuine value.
+    expect(await shares(withAttributes({ g: ownMap }), withAttributes({ g: ["guest"] }))).toBe(
+      false,
+    );
+  });
+
+  it("takes dates only of Date itself, and never throws on a fake one", async () => {
+    class Stamp extends Date {}
+    const ownToJson = new Date(0) as Date & { toJSON?: unknown };
+    ownToJson.toJSON = () => "evil";
+    for (const odd of [new Stamp(0), ownToJson, Object.create(Date.prototype) as object]) {
+      expect(await shares(withContext({ at: new Date(0) }), withContext({ at: odd }))).toBe(false);
+    }
+  });
+
+  it("compares roles as a set of strings by index, whatever their iterator says", async () => {
+    const lying = ["guest"];
+    (lying as unknown as Record<symbol, unknown>)[Symbol.iterator] = function* () {
+      yield "admin";
+    };
+    expect(await shares(withRoles(["admin"]), withRoles(lying), false)).toBe(false);
+    expect(await shares(withRoles("admin"), withRoles("nimda"))).toBe(false);
+    expect(await shares(withRoles({ length: 1, 0: "a" }), withRoles({ length: 1, 0: "b" }))).toBe(
+      false,
+    );
+  });
+
+  it("tells -0 from 0 in every field", async () => {
+    const id = (n: number): AuthorizationRequest => ({
+      ...base,
+      subject: { id: n as unknown as string, authenticated: true },
+    });
+    expect(await shares(id(0), id(-0))).toBe(false);
+    expect(await shares(withContext({ n: 0 }), withContext({ n: -0 }))).toBe(false);
+  });
+
+  it("resolves (uncached) for a getter that throws, and for a huge shared structure at once", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    const throwing = withContext({
+      get x(): unknown {
+        throw new Error("boom");
+      },
+    });
+    await expect(pdp.check(throwing)).resolves.toMatchObject({ source: "pdp" });
+    await expect(pdp.check(throwing)).resolves.toMatchObject({ source: "pdp" });
+    let dag: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 40; i++) dag = { a: dag, b: dag };
+    const started = performance.now();
+    await pdp.check(withContext(dag));
+    await pdp.check(withContext(dag));
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(inner.checkCalls).toBe(4);
+  });
+
+  it("asks the PDP with its own copy, so changing the request during the check changes nothing cached", async () => {
+    const inner = manualPdp();
+    const pdp = withCache()(inner);
+    const request = withRoles(["guest"]);
+    const answer = pdp.check(request);
+    (request.subject as unknown as { roles: string[] }).roles = ["admin"];
+    await until(() => inner.pending.length === 1);
+    const asked = inner.pending[0]?.request;
+    expect(asked?.subject.roles).toEqual(["guest"]);
+    inner.pending[0]?.resolve({ allow: false, source: "pdp" });
+    expect((await answer).allow).toBe(false);
+    expect((await pdp.check(withRoles(["guest"]))).source).toBe("cache");
+  });
+});

@@ -22,6 +22,32 @@ describe("seal", () => {
   });
 });
 
+describe("seal: only what can never change", () => {
+  it("does not seal objects with a getter, a symbol key or a hidden property, subclassed or holed arrays", () => {
+    let role = "admin";
+    const withGetter = {
+      get role() {
+        return role;
+      },
+    };
+    class List extends Array<number> {}
+    // eslint-disable-next-line no-sparse-arrays -- a hole is the point
+    const holed = [, 1];
+    for (const odd of [
+      withGetter,
+      { [Symbol("s")]: 1 },
+      Object.defineProperty({}, "hidden", { value: 1, enumerable: false }),
+      new List(),
+      holed,
+    ]) {
+      seal(odd);
+      expect(isSealed(odd)).toBe(false);
+    }
+    role = "guest";
+    expect(withGetter.role).toBe("guest");
+  });
+});
+
 describe("sealedCopy", () => {
   it("copies plain data, leaving the original the caller's and unfrozen", () => {
     const original = { annotations: { readOnlyHint: true }, tags: ["a"], n: null, u: undefined };

@@ -166,16 +166,16 @@ export function cacheWith(
     };
 
     /**
-     * Registers a flight for `key` whose answer comes from `answer`, and caches the answer. A
-     * request holding something other than plain data is neither shared nor cached.
+     * Registers a flight for `key` whose answer comes from `answer`, and caches the answer for
+     * `snapshot` (taken before the PDP was asked). A request holding something other than plain
+     * data has no snapshot: it is neither shared nor cached.
      */
     const fly = (
       key: number,
-      request: AuthorizationRequest,
+      snapshot: AuthorizationRequest | undefined,
       call: SharedCall,
       answer: Promise<Decision>,
     ): Promise<Decision> => {
-      const snapshot = snapshotRequest(request);
       if (snapshot === undefined) return answer;
       const started = generation;
       const flight: Flight = {
@@ -214,8 +214,10 @@ export function cacheWith(
       const call: SharedCall = new SharedCall(() => {
         dropFlights(call);
       });
-      const answer = safeCheck(inner, request, { signal: call.controller.signal });
-      return call.join(fly(key, request, call, answer), signal, aborted);
+      // The PDP decides the snapshot: what is cached is exactly what it saw.
+      const snapshot = snapshotRequest(request);
+      const answer = safeCheck(inner, snapshot ?? request, { signal: call.controller.signal });
+      return call.join(fly(key, snapshot, call, answer), signal, aborted);
     };
 
     /** A cache hit, or the inner PDP's own synchronous answer (then cached); else undefined. */
@@ -226,10 +228,11 @@ export function cacheWith(
         count(1, 1);
         return hit;
       }
-      const now = safeCheckSync(inner, request);
-      if (now === undefined) return undefined; // check() will count the miss
-      count(1, 0);
+      if (!inner.checkSync) return undefined; // check() will count the miss
       const snapshot = key === undefined ? undefined : snapshotRequest(request);
+      const now = safeCheckSync(inner, snapshot ?? request);
+      if (now === undefined) return undefined;
+      count(1, 0);
       if (key !== undefined && snapshot !== undefined) store(key, snapshot, now);
       return now;
     };
@@ -260,6 +263,7 @@ export function cacheWith(
       const answers: Promise<Decision>[] = new Array<Promise<Decision>>(requests.length);
       const missRequests: AuthorizationRequest[] = [];
       const missKeys: (number | undefined)[] = [];
+      const missSnapshots: (AuthorizationRequest | undefined)[] = [];
       const missSlots: number[][] = [];
       const firstMiss = new Map<number, number>();
       let hitCount = 0;
@@ -280,12 +284,17 @@ export function cacheWith(
           }
           // The same request twice in one page is asked once.
           const m = firstMiss.get(key);
-          if (m !== undefined && sameRequest(missRequests[m] as AuthorizationRequest, request)) {
+          const first = m === undefined ? undefined : missSnapshots[m];
+          if (m !== undefined && first !== undefined && sameRequest(first, request)) {
             shared++;
             missSlots[m]?.push(i);
             return;
           }
-          if (m === undefined) firstMiss.set(key, missRequests.length);
+          const snapshot = snapshotRequest(request);
+          if (m === undefined && snapshot !== undefined) firstMiss.set(key, missRequests.length);
+          missSnapshots.push(snapshot);
+        } else {
+          missSnapshots.push(undefined);
         }
         missRequests.push(request);
         missKeys.push(key);
@@ -296,11 +305,12 @@ export function cacheWith(
         const call: SharedCall = new SharedCall(() => {
           dropFlights(call);
         });
-        const bulk = safeCheckMany(inner, missRequests, { signal: call.controller.signal });
+        const asked = missRequests.map((request, m) => missSnapshots[m] ?? request);
+        const bulk = safeCheckMany(inner, asked, { signal: call.controller.signal });
         missRequests.forEach((request, m) => {
           const one = bulk.then((ds) => ds[m] ?? aborted());
           const key = missKeys[m];
-          const promise = key === undefined ? one : fly(key, request, call, one);
+          const promise = key === undefined ? one : fly(key, missSnapshots[m], call, one);
           for (const i of missSlots[m] ?? []) answers[i] = call.join(promise, signal, aborted);
         });
       }

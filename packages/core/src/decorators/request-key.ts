@@ -1,18 +1,29 @@
 /**
- * Keys of the decision cache without building strings: a 32-bit hash of every field a PDP can see,
- * computed by walking the request, and an exact comparison with the request the cached decision was
- * made for. A hash only picks the slot; a decision is reused only when the comparison finds the two
- * requests equal, so a collision costs a miss, never a wrong answer.
+ * Keys of the decision cache without building strings: a 32-bit hash of the fields that tell
+ * requests apart, computed by walking the request, and an exact comparison with a copy of the
+ * request the cached decision was made for. A hash only picks the slot; a decision is reused only
+ * when the comparison finds the two requests equal, so a collision costs a miss, never a wrong
+ * answer. The hash is seeded at random per process, so colliding requests cannot be computed ahead.
  *
  * Equality is canonical: object key order does not matter, roles and scopes are sets, and values
- * JSON would conflate (`undefined`, `NaN`, `-0`, dates, bigints) stay distinct. Anything that is
- * not plain data (functions, class instances, maps, cycles) makes a request uncacheable rather than
- * risk two different values comparing equal. Not part of the public surface.
+ * JSON would conflate (`undefined`, `NaN`, `-0`, dates, bigints) stay distinct. Only plain data
+ * takes part: strings, numbers, booleans, bigints, `null`, `undefined`, arrays (of
+ * `Array.prototype`, without holes), dates (of `Date.prototype`, with no own properties) and
+ * records (prototype `Object.prototype`, none, or an empty frozen one such as the mapping's),
+ * compared on their own enumerable string keys. Anything else (functions, symbols, maps, class
+ * instances, subclasses, cycles, more than {@link MAX_NODES} values) makes a request uncacheable
+ * or unequal, never equal to something it is not. Accessors, symbol keys and non-enumerable
+ * properties are not looked for (JSON never makes them, and the requests the Authorizer builds
+ * come from JSON; looking costs more than the rest of a cache hit): a request built in process
+ * must be plain data to be cached. Not part of the public surface.
  */
+import { randomBytes } from "node:crypto";
 import type { AuthorizationRequest, Subject } from "../model.js";
-import { isSealed } from "../sealed.js";
+import { isSealed, seal } from "../sealed.js";
 
 const MAX_DEPTH = 32;
+/** Values one hash, copy or comparison may visit; a larger request is not cached. */
+export const MAX_NODES = 4096;
 
 class Uncacheable extends Error {}
 const UNCACHEABLE = new Uncacheable("value cannot be part of a cache key");
@@ -31,14 +42,17 @@ const NULL = 0x27d4eb2f;
 const UNDEFINED = 0x165667b1;
 const NAN = 0x61c88647;
 
+/** Different in every process: which requests share a slot cannot be worked out in advance. */
+const SEED = randomBytes(4).readInt32LE(0);
+
 function mix(h: number, v: number): number {
   const x = Math.imul(h ^ v, 0x9e3779b1);
   return x ^ (x >>> 15);
 }
 
-/** FNV-1a over the UTF-16 code units. */
+/** FNV-1a over the UTF-16 code units, from the seed. */
 function hashString(s: string): number {
-  let h = 0x811c9dc5 ^ s.length;
+  let h = SEED ^ 0x811c9dc5 ^ s.length;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return mix(STRING, h);
 }
@@ -53,29 +67,57 @@ function hashNumber(n: number): number {
   return mix(mix(NUMBER, words[0] as number), words[1] as number);
 }
 
+/** The kinds of plain objects. */
+const RECORD_KIND = 1;
+const ARRAY_KIND = 2;
+const DATE_KIND = 3;
+
 /**
- * Whether an object is plain data: its prototype is `Object.prototype`, none, or an empty object
- * with none (the mapping's flattened attributes, which inherit nothing yet stay fast objects).
+ * Which kind of plain data an object is, or 0 when it is none: records by their prototype
+ * (`Object.prototype`, none, or an empty frozen prototype with none, like the mapping's flattened
+ * attributes), arrays of `Array.prototype` itself, dates of `Date.prototype` itself with no own
+ * properties (a `toJSON` of their own would change what a PDP sees).
  */
-function isPlainRecord(value: object): boolean {
+function kindOf(value: object): number {
   const proto = Object.getPrototypeOf(value) as object | null;
-  if (proto === Object.prototype || proto === null || proto === lastEmpty) return true;
+  if (proto === Object.prototype || proto === null || proto === lastEmpty) return RECORD_KIND;
+  if (proto === Array.prototype) {
+    return Array.isArray(value) && !Object.hasOwn(value, "toJSON") ? ARRAY_KIND : 0;
+  }
+  if (proto === Date.prototype) return Reflect.ownKeys(value).length === 0 ? DATE_KIND : 0;
   let empty = emptyPrototypes.get(proto);
   if (empty === undefined) {
-    empty = Object.getPrototypeOf(proto) === null && Reflect.ownKeys(proto).length === 0;
-    // Only a frozen prototype is sure to stay as it is (the mapping's is frozen).
-    if (Object.isFrozen(proto)) emptyPrototypes.set(proto, empty);
+    empty =
+      Object.isFrozen(proto) &&
+      Object.getPrototypeOf(proto) === null &&
+      Reflect.ownKeys(proto).length === 0;
+    emptyPrototypes.set(proto, empty);
   }
-  if (empty && Object.isFrozen(proto)) lastEmpty = proto;
-  return empty;
+  if (!empty) return 0;
+  lastEmpty = proto;
+  return RECORD_KIND;
 }
+/** Frozen prototypes stay as they are, so what was found about one holds. */
 const emptyPrototypes = new WeakMap<object, boolean>();
-/** The frozen empty prototype seen last (the mapping's): most records have it or Object's. */
+/** The empty frozen prototype seen last (the mapping's): most records have it or Object's. */
 let lastEmpty: object | undefined;
+
+/** The time of a plain date; a date whose internal slot is missing is not plain data. */
+function timeOf(date: object): number {
+  try {
+    return Date.prototype.getTime.call(date);
+  } catch {
+    throw UNCACHEABLE;
+  }
+}
+
+/** Values the current walk may still visit. */
+let budget = 0;
 
 const sealedHashes = new WeakMap<object, number>();
 
 function hashValue(value: unknown, depth: number): number {
+  if (--budget < 0) throw UNCACHEABLE;
   switch (typeof value) {
     case "string":
       return hashString(value);
@@ -97,25 +139,35 @@ function hashValue(value: unknown, depth: number): number {
         if (known !== undefined) return known;
       }
       let h: number;
-      if (Array.isArray(value)) {
-        h = mix(ARRAY, value.length);
-        for (const item of value as unknown[]) h = mix(h, hashValue(item, depth + 1));
-      } else if (value instanceof Date) {
-        h = mix(DATE, hashNumber(value.getTime()));
-      } else if (isPlainRecord(value)) {
-        // Order-independent: the sum of the entries' hashes.
-        let sum = 0;
-        let count = 0;
-        const record = value as Record<string, unknown>;
-        // for-in with an own-key test: Object.keys would allocate an array per object.
-        for (const key in record) {
-          if (!Object.hasOwn(record, key)) continue;
-          sum = (sum + mix(hashString(key), hashValue(record[key], depth + 1))) | 0;
-          count++;
+      switch (kindOf(value)) {
+        case RECORD_KIND: {
+          // Order-independent: the sum of the entries' hashes.
+          let sum = 0;
+          let count = 0;
+          const record = value as Record<string, unknown>;
+          // for-in with an own-key test: Object.keys would allocate an array per object.
+          for (const key in record) {
+            if (!Object.hasOwn(record, key)) continue;
+            sum = (sum + mix(hashString(key), hashValue(record[key], depth + 1))) | 0;
+            count++;
+          }
+          h = mix(mix(RECORD, count), sum);
+          break;
         }
-        h = mix(mix(RECORD, count), sum);
-      } else {
-        throw UNCACHEABLE;
+        case ARRAY_KIND: {
+          const array = value as readonly unknown[];
+          h = mix(ARRAY, array.length);
+          for (let i = 0; i < array.length; i++) {
+            if (!(i in array)) throw UNCACHEABLE;
+            h = mix(h, hashValue(array[i], depth + 1));
+          }
+          break;
+        }
+        case DATE_KIND:
+          h = mix(DATE, hashNumber(timeOf(value)));
+          break;
+        default:
+          throw UNCACHEABLE;
       }
       if (sealed) sealedHashes.set(value, h);
       return h;
@@ -125,12 +177,20 @@ function hashValue(value: unknown, depth: number): number {
   }
 }
 
-/** Roles and scopes are sets: their hash ignores order. */
+/**
+ * The roles or scopes of a subject as a set: `undefined`, or a dense array of strings (anything
+ * else is not cacheable). Their hash ignores order.
+ */
 function hashSet(values: readonly string[] | undefined): number {
   if (values === undefined) return UNDEFINED;
-  if (!Array.isArray(values)) return hashValue(values, 1);
+  if (kindOf(values) !== ARRAY_KIND) throw UNCACHEABLE;
   let sum = 0;
-  for (const v of values) sum = (sum + hashValue(v, 1)) | 0;
+  for (let i = 0; i < values.length; i++) {
+    const v: unknown = values[i];
+    if (typeof v !== "string" || !(i in values)) throw UNCACHEABLE;
+    budget--;
+    sum = (sum + hashString(v)) | 0;
+  }
   return mix(mix(SET, values.length), sum);
 }
 
@@ -170,19 +230,20 @@ function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
 
 /**
  * The hash of the fields that tell requests apart, or `undefined` when the request holds values
- * that cannot be compared unambiguously (it is then decided by the PDP every time). Fields the
- * mapping derives from these (the resource's attributes, the method, the component, the server)
- * and the component's declared metadata are left out of the hash, not out of the comparison: two
- * requests differing only there share a slot and are still told apart by {@link sameRequest}.
- * `subjects` remembers subjects' hashes across the requests of one bulk check (a page repeats one
- * subject).
+ * that are not plain data (it is then decided by the PDP every time). Fields the mapping derives
+ * from these (the resource's attributes, the method, the component, the server) and the
+ * component's declared metadata are left out of the hash, not out of the comparison: two requests
+ * differing only there share a slot and are still told apart by {@link sameRequest}. `subjects`
+ * remembers subjects' hashes across the requests of one bulk check (a page repeats one subject).
+ * Never throws.
  */
 export function requestHash(
   request: AuthorizationRequest,
   subjects?: Map<Subject, number>,
 ): number | undefined {
-  const { resource: r, operation: o } = request;
+  budget = MAX_NODES;
   try {
+    const { resource: r, operation: o } = request;
     let h = hashSubject(request.subject, subjects);
     h = mix(h, hashValue(r.type, 1));
     h = mix(h, hashValue(r.key, 1));
@@ -193,37 +254,38 @@ export function requestHash(
     h = mix(h, hashValue(o.uri, 1));
     h = mix(h, hashValue(o.arguments, 1));
     return mix(h, hashValue(request.context, 1));
-  } catch (error) {
-    if (error === UNCACHEABLE) return undefined;
-    throw error;
+  } catch {
+    // Not plain data, too large, or a getter that threw: decided by the PDP every time.
+    return undefined;
   }
 }
 
 /**
- * Canonical equality of a value of a cached snapshot (`a`, plain data) and one of a new request
- * (`b`, anything). Whatever is not plain data in `b` compares unequal, so a function, a map or a
- * class instance never matches the plain copy the snapshot holds.
+ * Canonical equality of a value of a cached snapshot (`a`, plain data of its own making) and one
+ * of a new request (`b`, anything). Whatever is not plain data in `b` compares unequal.
  */
 function same(a: unknown, b: unknown): boolean {
+  if (--budget < 0) throw UNCACHEABLE;
   if (typeof a !== "object" || a === null) {
     return Object.is(a, b) && typeof a !== "function" && typeof a !== "symbol";
   }
   if (a === b) return true; // a sealed object, shared by the snapshot
   if (typeof b !== "object" || b === null) return false;
-  // The snapshot's objects are plain records, arrays and dates of its own making.
-  const proto: unknown = Object.getPrototypeOf(a);
-  if (proto === Object.prototype || proto === null) {
-    return isPlainRecord(b) && sameRecord(a as Record<string, unknown>, b);
-  }
+  // The snapshot kept each object's prototype, which it accepted as plain data: b must have the
+  // same one (so `"toString" in record` cannot differ either).
+  const proto = Object.getPrototypeOf(a) as object | null;
+  if (Object.getPrototypeOf(b) !== proto) return false;
   if (proto === Array.prototype) {
-    if (!Array.isArray(b)) return false;
-    const x = a as unknown[];
-    if (x.length !== b.length) return false;
-    for (let i = 0; i < x.length; i++) if (!same(x[i], b[i])) return false;
+    const x = a as readonly unknown[];
+    const y = b as readonly unknown[];
+    if (!Array.isArray(y) || Object.hasOwn(y, "toJSON") || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!(i in y) || !same(x[i], y[i])) return false;
     return true;
   }
-  if (a instanceof Date) return b instanceof Date && Object.is(a.getTime(), b.getTime());
-  return false;
+  if (proto === Date.prototype) {
+    return Reflect.ownKeys(b).length === 0 && Object.is(timeOf(a), timeOf(b));
+  }
+  return sameRecord(a as Record<string, unknown>, b);
 }
 
 function sameRecord(x: Record<string, unknown>, b: object): boolean {
@@ -231,130 +293,185 @@ function sameRecord(x: Record<string, unknown>, b: object): boolean {
   let count = 0;
   for (const key in x) {
     if (!Object.hasOwn(x, key)) continue;
+    // Own keys only: an inherited value (Object.prototype for "__proto__") never stands in.
+    if (!Object.hasOwn(y, key)) return false;
     const v = x[key];
-    const w = y[key];
-    // An inherited w is never equal to v (the snapshot holds no functions), and the key counts
-    // below catch a key y lacks; only an undefined w needs the own-key test.
-    if (w === undefined && !Object.hasOwn(y, key)) return false;
     // Strings, the usual value, compare directly.
-    if (typeof v === "string" ? v !== w : !same(v, w)) return false;
+    if (typeof v === "string" ? v !== y[key] : !same(v, y[key])) return false;
     count++;
   }
+  // Every own enumerable key of y was matched: none left over.
   for (const key in y) if (Object.hasOwn(y, key)) count--;
   return count === 0;
 }
 
+/** Set equality of the snapshot's roles or scopes (a dense string array) and a request's. */
 function sameSet(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined || a.length !== b.length) return false;
   if (same(a, b)) return true; // the usual case: the same roles in the same order
-  return same([...a].sort(), [...b].sort());
+  if (kindOf(b) !== ARRAY_KIND) return false;
+  const x: string[] = [];
+  const y: unknown[] = [];
+  for (let i = 0; i < a.length; i++) {
+    x.push(a[i] as string);
+    y.push(b[i]);
+  }
+  x.sort();
+  y.sort();
+  return same(x, y);
 }
 
 function sameSubject(a: Subject, b: Subject): boolean {
   return (
     a === b ||
-    (a.id === b.id &&
-      a.authenticated === b.authenticated &&
+    (Object.is(a.id, b.id) &&
+      Object.is(a.authenticated, b.authenticated) &&
       sameSet(a.roles, b.roles) &&
-      a.tenant === b.tenant &&
+      Object.is(a.tenant, b.tenant) &&
       sameSet(a.scopes, b.scopes) &&
       same(a.attributes, b.attributes) &&
-      a.idIsCredential === b.idIsCredential)
+      Object.is(a.idIsCredential, b.idIsCredential))
   );
 }
 
 /**
  * Whether a PDP could tell `stored` (a {@link snapshotRequest}) and `request` apart: true only when
- * every field it can see is canonically equal.
+ * every field it can see is canonically equal. Never throws (a getter that throws is unequal).
  */
 export function sameRequest(stored: AuthorizationRequest, request: AuthorizationRequest): boolean {
-  const { resource: r, operation: o } = request;
-  const { resource: sr, operation: so } = stored;
-  return (
-    sameSubject(stored.subject, request.subject) &&
-    sr.type === r.type &&
-    sr.key === r.key &&
-    sr.tenant === r.tenant &&
-    stored.action === request.action &&
-    so.method === o.method &&
-    so.phase === o.phase &&
-    so.component === o.component &&
-    so.name === o.name &&
-    so.uri === o.uri &&
-    so.server === o.server &&
-    same(sr.attributes, r.attributes) &&
-    same(so.arguments, o.arguments) &&
-    same(so.metadata, o.metadata) &&
-    same(stored.context, request.context)
-  );
+  budget = MAX_NODES;
+  try {
+    const { resource: r, operation: o } = request;
+    const { resource: sr, operation: so } = stored;
+    return (
+      sameSubject(stored.subject, request.subject) &&
+      Object.is(sr.type, r.type) &&
+      Object.is(sr.key, r.key) &&
+      Object.is(sr.tenant, r.tenant) &&
+      Object.is(stored.action, request.action) &&
+      Object.is(so.method, o.method) &&
+      Object.is(so.phase, o.phase) &&
+      Object.is(so.component, o.component) &&
+      Object.is(so.name, o.name) &&
+      Object.is(so.uri, o.uri) &&
+      Object.is(so.server, o.server) &&
+      same(sr.attributes, r.attributes) &&
+      same(so.arguments, o.arguments) &&
+      same(so.metadata, o.metadata) &&
+      same(stored.context, request.context)
+    );
+  } catch {
+    return false;
+  }
 }
 
 /**
  * A copy of plain data that later changes to the original cannot reach. Sealed objects never
  * change, so they are shared rather than copied. Anything else makes the request uncacheable.
  */
-function copy<T>(value: T, depth: number): T {
+function copy(value: unknown, depth: number): unknown {
+  if (--budget < 0) throw UNCACHEABLE;
   if (typeof value === "function" || typeof value === "symbol") throw UNCACHEABLE;
-  if (typeof value !== "object" || value === null || isSealed(value)) return value;
+  if (typeof value !== "object" || value === null) return value;
+  if (Object.isFrozen(value) && isSealed(value)) return value;
   if (depth >= MAX_DEPTH) throw UNCACHEABLE;
-  if (Array.isArray(value)) return value.map((item: unknown) => copy(item, depth + 1)) as T;
-  if (value instanceof Date) return new Date(value.getTime()) as T;
-  if (!isPlainRecord(value)) throw UNCACHEABLE;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    // defineProperty, not assignment: a "__proto__" key stays an own data property.
-    Object.defineProperty(out, key, {
-      value: copy((value as Record<string, unknown>)[key], depth + 1),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+  switch (kindOf(value)) {
+    case RECORD_KIND: {
+      const proto = Object.getPrototypeOf(value) as object | null;
+      const out = (proto === Object.prototype ? {} : Object.create(proto)) as Record<
+        string,
+        unknown
+      >;
+      for (const key of Object.keys(value)) {
+        // defineProperty, not assignment: a "__proto__" key stays an own data property.
+        Object.defineProperty(out, key, {
+          value: copy((value as Record<string, unknown>)[key], depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
+    }
+    case ARRAY_KIND: {
+      const array = value as readonly unknown[];
+      const out: unknown[] = [];
+      for (let i = 0; i < array.length; i++) {
+        if (!(i in array)) throw UNCACHEABLE;
+        out.push(copy(array[i], depth + 1));
+      }
+      return out;
+    }
+    case DATE_KIND:
+      return new Date(timeOf(value));
+    default:
+      throw UNCACHEABLE;
   }
-  return out as T;
+}
+
+/** A copy of roles or scopes: a dense array of strings. */
+function copySet(values: readonly string[] | undefined): readonly string[] | undefined {
+  if (values === undefined) return undefined;
+  if (kindOf(values) !== ARRAY_KIND) throw UNCACHEABLE;
+  const out: string[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v: unknown = values[i];
+    if (typeof v !== "string" || !(i in values)) throw UNCACHEABLE;
+    out.push(v);
+  }
+  return out;
+}
+
+/** Sets `key` on `target` when `value` is not undefined (a snapshot has no explicit undefineds). */
+function put(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (value !== undefined) target[key] = value;
 }
 
 /**
  * What the cache keeps of a request to compare later ones with: the fields a PDP can see, copied,
  * so a caller that mutates its request (or its arguments) afterwards cannot change a cached key.
- * `undefined` when a field holds something other than plain data: such a request is not cached.
+ * The PDP is then asked with the snapshot, not with the caller's request, so the decision cached
+ * for it is a decision about exactly it (the model's fields, as the caller's request held them
+ * when the check began). `undefined` when a field holds something other than plain data: such a
+ * request is neither copied nor cached. Never throws.
  */
 export function snapshotRequest(request: AuthorizationRequest): AuthorizationRequest | undefined {
-  const { subject: s, resource: r, operation: o } = request;
+  budget = MAX_NODES;
   try {
-    return {
-      subject: isSealed(s)
-        ? s
-        : {
-            id: copy(s.id, 1),
-            authenticated: copy(s.authenticated, 1),
-            roles: copy(s.roles, 1),
-            tenant: copy(s.tenant, 1),
-            scopes: copy(s.scopes, 1),
-            attributes: copy(s.attributes, 1),
-            idIsCredential: copy(s.idIsCredential, 1),
-          },
-      resource: {
-        type: copy(r.type, 1),
-        key: copy(r.key, 1),
-        tenant: copy(r.tenant, 1),
-        attributes: copy(r.attributes, 1),
-      },
-      action: copy(request.action, 1),
-      operation: {
-        method: copy(o.method, 1),
-        phase: copy(o.phase, 1),
-        component: copy(o.component, 1),
-        name: copy(o.name, 1),
-        uri: copy(o.uri, 1),
-        arguments: copy(o.arguments, 1),
-        server: copy(o.server, 1),
-        metadata: copy(o.metadata, 1),
-      },
-      context: copy(request.context, 1),
-    } as AuthorizationRequest;
-  } catch (error) {
-    if (error === UNCACHEABLE) return undefined;
-    throw error;
+    const { subject: s, resource: r, operation: o } = request;
+    let subject: Subject = s;
+    if (!(Object.isFrozen(s) && isSealed(s))) {
+      const copied: Record<string, unknown> = {};
+      put(copied, "id", copy(s.id, 1));
+      put(copied, "authenticated", copy(s.authenticated, 1));
+      put(copied, "roles", copySet(s.roles));
+      put(copied, "tenant", copy(s.tenant, 1));
+      put(copied, "scopes", copySet(s.scopes));
+      put(copied, "attributes", copy(s.attributes, 1));
+      put(copied, "idIsCredential", copy(s.idIsCredential, 1));
+      subject = copied as unknown as Subject;
+    }
+    const resource: Record<string, unknown> = {};
+    put(resource, "type", copy(r.type, 1));
+    put(resource, "key", copy(r.key, 1));
+    put(resource, "tenant", copy(r.tenant, 1));
+    put(resource, "attributes", copy(r.attributes, 1));
+    const operation: Record<string, unknown> = {};
+    put(operation, "method", copy(o.method, 1));
+    put(operation, "phase", copy(o.phase, 1));
+    put(operation, "component", copy(o.component, 1));
+    put(operation, "name", copy(o.name, 1));
+    put(operation, "uri", copy(o.uri, 1));
+    put(operation, "arguments", copy(o.arguments, 1));
+    put(operation, "server", copy(o.server, 1));
+    put(operation, "metadata", copy(o.metadata, 1));
+    const snapshot: Record<string, unknown> = { subject, resource, operation };
+    put(snapshot, "action", copy(request.action, 1));
+    put(snapshot, "context", copy(request.context, 1));
+    // Sealed: the PDP is asked with it, and must not be able to change what is cached.
+    return seal(snapshot as unknown as AuthorizationRequest);
+  } catch {
+    return undefined;
   }
 }
