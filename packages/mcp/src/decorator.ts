@@ -57,7 +57,12 @@ export abstract class TransportDecorator implements Transport {
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    return this.inner.send(message, options);
+    try {
+      return this.inner.send(message, options);
+    } catch (error) {
+      // A transport that throws instead of rejecting: still a rejection for the caller.
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /** Called for each message the inner transport receives. */

@@ -84,6 +84,11 @@ class Deciding {
   }
 }
 
+/** The state of a request the server has and the client cancelled. */
+const CANCELLED = "cancelled";
+/** Cancelled ids held at most; the oldest is freed first. */
+const MAX_CANCELLED = 1024;
+
 const FAILED: Decision = {
   allow: false,
   source: "error",
@@ -112,10 +117,14 @@ export class GuardedTransport extends TransportDecorator {
   readonly #kind: string;
   readonly #lists = new Map<RequestId, PendingList>();
   /**
-   * Client requests in flight, by id: being decided (their {@link Deciding}), or handed to the
-   * server and not yet answered (`null`). One map, so a request costs one lookup to check its id.
+   * Client requests in flight, by id: being decided (their {@link Deciding}), handed to the server
+   * and not yet answered (`null`), or handed to the server and then cancelled by the client
+   * (`CANCELLED`: the id stays taken, and a late answer is dropped). One map, so a request costs
+   * one lookup to check its id.
    */
-  readonly #inFlight = new Map<RequestId, Deciding | null>();
+  readonly #inFlight = new Map<RequestId, Deciding | null | typeof CANCELLED>();
+  /** Ids held as `CANCELLED`, oldest first: an SDK server never answers them, so they are bounded. */
+  readonly #cancelled: RequestId[] = [];
 
   constructor(
     inner: Transport,
@@ -130,18 +139,37 @@ export class GuardedTransport extends TransportDecorator {
   }
 
   override close(): Promise<void> {
-    for (const pending of this.#inFlight.values()) pending?.abort();
+    for (const pending of this.#inFlight.values()) if (pending instanceof Deciding) pending.abort();
     this.#lists.clear();
     this.#inFlight.clear();
+    this.#cancelled.length = 0;
     return super.close();
   }
 
   override send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
-    const m = message as { id?: RequestId; result?: unknown; method?: unknown };
+    // A transport that throws instead of rejecting must not throw out of a timer of the SDK's.
+    try {
+      return this.#send(message, options);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const m = message as { id?: unknown; result?: unknown; method?: unknown };
     // Only a response (no method) to a list request the guard let through is filtered; an error
     // response just ends the wait. Anything else goes straight through, without an extra await.
-    if (m.id === undefined || m.method !== undefined) return this.inner.send(message, options);
-    if (this.#inFlight.get(m.id) === null) this.#inFlight.delete(m.id);
+    if (m.method !== undefined || (typeof m.id !== "string" && typeof m.id !== "number")) {
+      return this.inner.send(message, options);
+    }
+    const state = this.#inFlight.get(m.id);
+    if (state !== null) {
+      // Not a request the server holds: one the client cancelled (which must not come back
+      // unfiltered, nor free its id twice), or none at all. Dropped.
+      if (state === CANCELLED) this.#forget(m.id);
+      return Promise.resolve();
+    }
+    this.#inFlight.delete(m.id);
     const pending = this.#lists.get(m.id);
     if (pending === undefined) return this.inner.send(message, options);
     this.#lists.delete(m.id);
@@ -219,10 +247,20 @@ export class GuardedTransport extends TransportDecorator {
       if (cancelled !== undefined) {
         const pending = this.#inFlight.get(cancelled);
         // One still being decided is dropped when its decision comes (and holds its id until
-        // then); the server drops the response of one it has: stop waiting for it.
-        if (pending) pending.abort();
-        else this.#inFlight.delete(cancelled);
-        this.#lists.delete(cancelled);
+        // then). One the server has keeps its id until the server answers anyway (the answer is
+        // dropped, never sent unfiltered) or, as SDK servers do, never does.
+        if (pending instanceof Deciding) {
+          pending.abort();
+          this.#lists.delete(cancelled);
+        } else if (pending === null) {
+          this.#inFlight.set(cancelled, CANCELLED);
+          this.#lists.delete(cancelled);
+          this.#cancelled.push(cancelled);
+          if (this.#cancelled.length > MAX_CANCELLED) {
+            const oldest = this.#cancelled.shift() as RequestId;
+            if (this.#inFlight.get(oldest) === CANCELLED) this.#inFlight.delete(oldest);
+          }
+        }
       }
     }
     if (this.authorizer.isBypassed(method)) {
@@ -313,11 +351,23 @@ export class GuardedTransport extends TransportDecorator {
   /** Sends a message the guard itself answers, reporting a failed send instead of throwing. */
   #reply(message: JSONRPCMessage): void {
     const id = (message as { id?: RequestId }).id;
-    this.inner
-      .send(message, id !== undefined ? { relatedRequestId: id } : undefined)
-      .catch((error: unknown) => {
-        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
-      });
+    const failed = (error: unknown) => {
+      this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    };
+    try {
+      this.inner
+        .send(message, id !== undefined ? { relatedRequestId: id } : undefined)
+        .catch(failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  /** Frees a cancelled request's id once the server answered it after all. */
+  #forget(id: RequestId): void {
+    this.#inFlight.delete(id);
+    const at = this.#cancelled.indexOf(id);
+    if (at !== -1) this.#cancelled.splice(at, 1);
   }
 
   /**

@@ -682,3 +682,84 @@ describe("guard hardening", () => {
     expect(calls).toEqual([]);
   });
 });
+
+describe("guarded transport: answers the client cancelled, and transports that throw", () => {
+  /** A guard in front of a raw server that answers whatever it is sent, cancelled or not. */
+  async function rawServer() {
+    const pdp = functionPdp((r) => r.action === "list" || r.operation.name === "public");
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    const guarded = guardTransport(serverSide, { pdp, audit: false });
+    const atServer: Record<string, unknown>[] = [];
+    guarded.onmessage = (m) => atServer.push(m);
+    await guarded.start();
+    const atClient: Record<string, unknown>[] = [];
+    clientSide.onmessage = (m) => atClient.push(m);
+    await clientSide.start();
+    const fromClient = (m: Record<string, unknown>) =>
+      clientSide.send({ jsonrpc: "2.0", ...m } as never);
+    const fromServer = (m: Record<string, unknown>) =>
+      guarded.send({ jsonrpc: "2.0", ...m } as never);
+    return { fromClient, fromServer, atServer, atClient };
+  }
+  const tools = {
+    tools: [
+      { name: "public", inputSchema: { type: "object" } },
+      { name: "secret", inputSchema: { type: "object" } },
+    ],
+  };
+  const pause = () => new Promise((r) => setTimeout(r, 20));
+
+  it("drops a late answer to a cancelled list instead of sending it unfiltered", async () => {
+    const { fromClient, fromServer, atClient } = await rawServer();
+    await fromClient({ id: 1, method: "tools/list" });
+    await pause();
+    await fromServer({ id: 1, result: tools });
+    await pause();
+    expect((atClient.at(-1)?.result as typeof tools).tools.map((t) => t.name)).toEqual(["public"]);
+    await fromClient({ id: 2, method: "tools/list" });
+    await pause();
+    await fromClient({ method: "notifications/cancelled", params: { requestId: 2 } });
+    await pause();
+    await fromServer({ id: 2, result: tools });
+    await pause();
+    expect(atClient.filter((m) => m.id === 2)).toEqual([]);
+  });
+
+  it("keeps a cancelled request's id taken until the server answers it, so it cannot be reused meanwhile", async () => {
+    const { fromClient, fromServer, atServer, atClient } = await rawServer();
+    await fromClient({ id: 3, method: "tools/call", params: { name: "public" } });
+    await pause();
+    await fromClient({ method: "notifications/cancelled", params: { requestId: 3 } });
+    await fromClient({ id: 3, method: "tools/list" });
+    await pause();
+    expect(atServer.filter((m) => m.id === 3).map((m) => m.method)).toEqual(["tools/call"]);
+    expect(atClient.find((m) => m.id === 3)?.error).toMatchObject({ code: -32600 });
+    // The late answer frees the id; it is not sent.
+    await fromServer({ id: 3, result: { content: [] } });
+    await fromClient({ id: 3, method: "tools/list" });
+    await pause();
+    await fromServer({ id: 3, result: tools });
+    await pause();
+    const answers = atClient.filter((m) => m.id === 3 && m.result !== undefined);
+    expect(answers.map((m) => (m.result as typeof tools).tools.map((t) => t.name))).toEqual([
+      ["public"],
+    ]);
+  });
+
+  it("turns a transport's synchronous throw into a rejection, so a server's timer cannot crash", async () => {
+    const throwing = {
+      start: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      send: (): Promise<void> => {
+        throw new Error("socket gone");
+      },
+    };
+    const guarded = guardTransport(throwing, { pdp: allowAll(), audit: false });
+    await expect(
+      guarded.send({ jsonrpc: "2.0", method: "notifications/message", params: {} } as never),
+    ).rejects.toThrow("socket gone");
+    await expect(guarded.send({ jsonrpc: "2.0", id: 1, result: {} } as never)).resolves.toBe(
+      undefined,
+    );
+  });
+});
