@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
@@ -339,6 +340,47 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       const next = await connect(proxy.url, {});
       expect((await next.listTools()).tools.length).toBeGreaterThan(0);
       await next.close();
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
+
+  it("does not count a session idle while its initialize request is still being answered", async () => {
+    // A server slower to start than the idle limit.
+    const slow = join(dir, "slow-server.mjs");
+    writeFileSync(
+      slow,
+      `await new Promise((r) => setTimeout(r, 1500));\nawait import(${JSON.stringify(pathToFileURL(MEMORY_SERVER).href)});\n`,
+    );
+    const proxy = await startHttpProxy(
+      ["--policy", policy, "--role", "reader", "--session-idle", "1", "--no-prefetch"],
+      [process.execPath, slow],
+      { MEMORY_FILE_PATH: join(dir, "memory6.jsonl") },
+    );
+    try {
+      const opened = await fetch(proxy.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-06-18",
+            capabilities: {},
+            clientInfo: { name: "patient", version: "1" },
+          },
+        }),
+      });
+      expect(opened.status).toBe(200);
+      expect(await opened.text()).toContain('"protocolVersion"');
+      expect(proxy.stderr()).not.toContain("idle for");
+      // Once answered, the idle countdown runs.
+      await expect.poll(() => proxy.stderr(), { timeout: 5000 }).toContain("idle for 1 s");
     } finally {
       proxy.child.kill("SIGTERM");
       await proxy.exited;

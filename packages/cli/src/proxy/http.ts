@@ -108,9 +108,9 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         if (!opened.bridge) return;
-        const session: Session = { transport, bridge: opened.bridge, open: 0, idle: undefined };
+        // Busy with its initialize request until that response closes (see handle()).
+        const session: Session = { transport, bridge: opened.bridge, open: 1, idle: undefined };
         sessions.set(id, session);
-        watchIdle(id, session);
       },
       // A browser page must not reach a proxy on this machine through a rebound DNS name.
       ...(allowedHosts ? { enableDnsRebindingProtection: true, allowedHosts } : {}),
@@ -139,7 +139,8 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
   const watchIdle = (id: string, session: Session): void => {
     clearTimeout(session.idle);
     session.idle = undefined;
-    if (idleMs === 0 || session.open > 0) return;
+    // A session already gone (deleted, stopped) needs no countdown.
+    if (idleMs === 0 || session.open > 0 || sessions.get(id) !== session) return;
     session.idle = setTimeout(() => {
       if (sessions.get(id) !== session || session.open > 0) return;
       sessions.delete(id);
@@ -210,6 +211,14 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
         } finally {
           starting--;
         }
+        // The session's first request: it counts as busy until this response closes.
+        res.once("close", () => {
+          const id = transport.sessionId;
+          const session = id === undefined ? undefined : sessions.get(id);
+          if (id === undefined || session?.transport !== transport) return;
+          session.open--;
+          watchIdle(id, session);
+        });
         await transport.handleRequest(req, res, body);
         // An initialize the transport refused leaves no session: its server process must go.
         const id = transport.sessionId;
