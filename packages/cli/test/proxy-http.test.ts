@@ -86,6 +86,30 @@ async function connect(url: URL, headers: Record<string, string>): Promise<Clien
   return client;
 }
 
+/** The headers a Streamable HTTP client sends with a POST. */
+const POST_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+
+/** POSTs one JSON-RPC message to the proxy, in a session when given one. */
+function rawPost(url: URL, message: Record<string, unknown>, session?: string) {
+  return fetch(url, {
+    method: "POST",
+    headers: session ? { ...POST_HEADERS, "mcp-session-id": session } : POST_HEADERS,
+    body: JSON.stringify({ jsonrpc: "2.0", ...message }),
+  });
+}
+
+/** An initialize request from a client called `name`. */
+function initializeRequest(name: string): Record<string, unknown> {
+  return {
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } },
+  };
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -163,16 +187,7 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       };
       const post = (body: unknown) =>
         fetch(proxy.url, { method: "POST", headers, body: JSON.stringify(body) });
-      const init = await post({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-06-18",
-          capabilities: {},
-          clientInfo: { name: "raw", version: "1" },
-        },
-      });
+      const init = await rawPost(proxy.url, initializeRequest("raw"));
       expect(init.status).toBe(200);
       headers["mcp-session-id"] = init.headers.get("mcp-session-id")!;
       await init.text();
@@ -301,25 +316,9 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       [process.execPath, MEMORY_SERVER],
       { MEMORY_FILE_PATH: join(dir, "memory5.jsonl") },
     );
-    const headers = {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    };
     const post = (message: Record<string, unknown>, session?: string) =>
-      fetch(proxy.url, {
-        method: "POST",
-        headers: session ? { ...headers, "mcp-session-id": session } : headers,
-        body: JSON.stringify({ jsonrpc: "2.0", ...message }),
-      });
-    const initialize = {
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "gone", version: "1" },
-      },
-    };
+      rawPost(proxy.url, message, session);
+    const initialize = initializeRequest("gone");
     try {
       // A client that starts a session, uses it, then vanishes without a DELETE.
       const opened = await post(initialize);
@@ -359,23 +358,7 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       { MEMORY_FILE_PATH: join(dir, "memory6.jsonl") },
     );
     try {
-      const opened = await fetch(proxy.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-        },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-06-18",
-            capabilities: {},
-            clientInfo: { name: "patient", version: "1" },
-          },
-        }),
-      });
+      const opened = await rawPost(proxy.url, initializeRequest("patient"));
       expect(opened.status).toBe(200);
       expect(await opened.text()).toContain('"protocolVersion"');
       expect(proxy.stderr()).not.toContain("idle for");
