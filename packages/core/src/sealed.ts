@@ -1,11 +1,13 @@
 /**
- * Values known to be deeply immutable. A sealed object never changes, so whatever is derived from
- * it (a cache hash, for instance) can be kept by identity and reused.
+ * Plain data, and values known to be deeply immutable. A sealed object never changes, so whatever
+ * is derived from it (a cache hash, for instance) can be kept by identity and reused. The plain
+ * data helpers (kinds, copies) serve `sealedCopy` and the decision cache alike.
  */
 
 const sealed = new WeakSet<object>();
-const NOT_PLAIN = Symbol("not plain data");
 const MAX_DEPTH = 32;
+/** Values one {@link sealedCopy} may copy. */
+const MAX_COPY = 100_000;
 
 /**
  * Whether `value` was sealed by {@link seal}: frozen plain data (objects and arrays of strings,
@@ -63,42 +65,109 @@ function isPlainPrototype(proto: unknown): boolean {
 
 /**
  * A sealed copy of plain data (objects, arrays, strings, numbers, booleans, null), or `undefined`
- * when `value` holds anything else (functions, class instances, cycles), which the caller then
- * uses as it is.
+ * when `value` holds anything else (functions, class instances, dates, cycles), which the caller
+ * then uses as it is.
  */
 export function sealedCopy<T>(value: T): T | undefined {
-  const copy = plainCopy(value, 0);
-  return copy === NOT_PLAIN ? undefined : seal(copy as T);
+  let copy: unknown;
+  try {
+    copy = copyPlain(value, { left: MAX_COPY });
+  } catch {
+    return undefined; // not plain data, or a getter that threw
+  }
+  seal(copy);
+  return typeof copy !== "object" || copy === null || isSealed(copy) ? (copy as T) : undefined;
 }
 
-function plainCopy(value: unknown, depth: number): unknown {
-  if (typeof value !== "object" || value === null) {
-    return typeof value === "function" || typeof value === "symbol" ? NOT_PLAIN : value;
+/** Thrown by the functions below for a value that is not plain data. */
+export const NOT_PLAIN = new Error("not plain data");
+
+/** The kinds of plain objects {@link plainKind} tells apart. */
+export const RECORD_KIND = 1;
+export const ARRAY_KIND = 2;
+export const DATE_KIND = 3;
+
+/**
+ * Which kind of plain data an object is, or 0 when it is none: records by their prototype
+ * (`Object.prototype`, none, or an empty frozen prototype with none, like the mapping's flattened
+ * attributes), arrays of `Array.prototype` itself without a `toJSON` of their own, dates of
+ * `Date.prototype` itself with no own properties. Not part of the public surface.
+ */
+export function plainKind(value: object): number {
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto === Object.prototype || proto === null || proto === lastEmpty) return RECORD_KIND;
+  if (proto === Array.prototype) {
+    return Array.isArray(value) && !Object.hasOwn(value, "toJSON") ? ARRAY_KIND : 0;
   }
-  if (depth >= MAX_DEPTH) return NOT_PLAIN;
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return NOT_PLAIN;
-    const out: unknown[] = [];
-    for (let i = 0; i < value.length; i++) {
-      if (!(i in value)) return NOT_PLAIN; // a hole
-      const c = plainCopy((value as unknown[])[i], depth + 1);
-      if (c === NOT_PLAIN) return NOT_PLAIN;
-      out.push(c);
+  if (proto === Date.prototype) return Reflect.ownKeys(value).length === 0 ? DATE_KIND : 0;
+  let empty = emptyPrototypes.get(proto);
+  if (empty === undefined) {
+    empty =
+      Object.isFrozen(proto) &&
+      Object.getPrototypeOf(proto) === null &&
+      Reflect.ownKeys(proto).length === 0;
+    emptyPrototypes.set(proto, empty);
+  }
+  if (!empty) return 0;
+  lastEmpty = proto;
+  return RECORD_KIND;
+}
+/** Frozen prototypes stay as they are, so what was found about one holds. */
+const emptyPrototypes = new WeakMap<object, boolean>();
+/** The empty frozen prototype seen last (the mapping's): most records have it or Object's. */
+let lastEmpty: object | undefined;
+
+/** The time of a plain date; throws {@link NOT_PLAIN} for an object without a date's slot. */
+export function dateTime(date: object): number {
+  try {
+    return Date.prototype.getTime.call(date);
+  } catch {
+    throw NOT_PLAIN;
+  }
+}
+
+/**
+ * A copy of plain data (see {@link plainKind}) that later changes to the original cannot reach.
+ * Records keep their prototype; sealed objects never change, so they are shared rather than
+ * copied. Throws {@link NOT_PLAIN} for anything else, or once `budget.left` values were copied.
+ * Not part of the public surface.
+ */
+export function copyPlain(value: unknown, budget: { left: number }, depth = 0): unknown {
+  if (--budget.left < 0) throw NOT_PLAIN;
+  if (typeof value === "function" || typeof value === "symbol") throw NOT_PLAIN;
+  if (typeof value !== "object" || value === null) return value;
+  if (Object.isFrozen(value) && sealed.has(value)) return value;
+  if (depth >= MAX_DEPTH) throw NOT_PLAIN;
+  switch (plainKind(value)) {
+    case RECORD_KIND: {
+      const proto = Object.getPrototypeOf(value) as object | null;
+      const out = (proto === Object.prototype ? {} : Object.create(proto)) as Record<
+        string,
+        unknown
+      >;
+      for (const key of Object.keys(value)) {
+        // defineProperty, not assignment: a "__proto__" key stays an own data property.
+        Object.defineProperty(out, key, {
+          value: copyPlain((value as Record<string, unknown>)[key], budget, depth + 1),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+      return out;
     }
-    return out;
+    case ARRAY_KIND: {
+      const array = value as readonly unknown[];
+      const out: unknown[] = [];
+      for (let i = 0; i < array.length; i++) {
+        if (!(i in array)) throw NOT_PLAIN;
+        out.push(copyPlain(array[i], budget, depth + 1));
+      }
+      return out;
+    }
+    case DATE_KIND:
+      return new Date(dateTime(value));
+    default:
+      throw NOT_PLAIN;
   }
-  if (!isPlainPrototype(Object.getPrototypeOf(value))) return NOT_PLAIN;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const c = plainCopy((value as Record<string, unknown>)[key], depth + 1);
-    if (c === NOT_PLAIN) return NOT_PLAIN;
-    // defineProperty, not assignment: a "__proto__" key stays an own data property.
-    Object.defineProperty(out, key, {
-      value: c,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
 }

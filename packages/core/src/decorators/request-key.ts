@@ -19,14 +19,24 @@
  */
 import { randomBytes } from "node:crypto";
 import type { AuthorizationRequest, Subject } from "../model.js";
-import { isSealed, seal } from "../sealed.js";
+import {
+  ARRAY_KIND,
+  DATE_KIND,
+  NOT_PLAIN,
+  RECORD_KIND,
+  copyPlain,
+  dateTime,
+  isSealed,
+  plainKind,
+  seal,
+} from "../sealed.js";
 
 const MAX_DEPTH = 32;
 /** Values one hash, copy or comparison may visit; a larger request is not cached. */
 export const MAX_NODES = 4096;
 
-class Uncacheable extends Error {}
-const UNCACHEABLE = new Uncacheable("value cannot be part of a cache key");
+/** Thrown (and caught) when a request cannot take part in the cache. */
+const UNCACHEABLE = NOT_PLAIN;
 
 // Tags keep values of different kinds apart (the string "1" and the number 1, [] and {}).
 const STRING = 0x1b873593;
@@ -67,50 +77,6 @@ function hashNumber(n: number): number {
   return mix(mix(NUMBER, words[0] as number), words[1] as number);
 }
 
-/** The kinds of plain objects. */
-const RECORD_KIND = 1;
-const ARRAY_KIND = 2;
-const DATE_KIND = 3;
-
-/**
- * Which kind of plain data an object is, or 0 when it is none: records by their prototype
- * (`Object.prototype`, none, or an empty frozen prototype with none, like the mapping's flattened
- * attributes), arrays of `Array.prototype` itself, dates of `Date.prototype` itself with no own
- * properties (a `toJSON` of their own would change what a PDP sees).
- */
-function kindOf(value: object): number {
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if (proto === Object.prototype || proto === null || proto === lastEmpty) return RECORD_KIND;
-  if (proto === Array.prototype) {
-    return Array.isArray(value) && !Object.hasOwn(value, "toJSON") ? ARRAY_KIND : 0;
-  }
-  if (proto === Date.prototype) return Reflect.ownKeys(value).length === 0 ? DATE_KIND : 0;
-  let empty = emptyPrototypes.get(proto);
-  if (empty === undefined) {
-    empty =
-      Object.isFrozen(proto) &&
-      Object.getPrototypeOf(proto) === null &&
-      Reflect.ownKeys(proto).length === 0;
-    emptyPrototypes.set(proto, empty);
-  }
-  if (!empty) return 0;
-  lastEmpty = proto;
-  return RECORD_KIND;
-}
-/** Frozen prototypes stay as they are, so what was found about one holds. */
-const emptyPrototypes = new WeakMap<object, boolean>();
-/** The empty frozen prototype seen last (the mapping's): most records have it or Object's. */
-let lastEmpty: object | undefined;
-
-/** The time of a plain date; a date whose internal slot is missing is not plain data. */
-function timeOf(date: object): number {
-  try {
-    return Date.prototype.getTime.call(date);
-  } catch {
-    throw UNCACHEABLE;
-  }
-}
-
 /** Values the current walk may still visit. */
 let budget = 0;
 
@@ -139,7 +105,7 @@ function hashValue(value: unknown, depth: number): number {
         if (known !== undefined) return known;
       }
       let h: number;
-      switch (kindOf(value)) {
+      switch (plainKind(value)) {
         case RECORD_KIND: {
           // Order-independent: the sum of the entries' hashes.
           let sum = 0;
@@ -164,7 +130,7 @@ function hashValue(value: unknown, depth: number): number {
           break;
         }
         case DATE_KIND:
-          h = mix(DATE, hashNumber(timeOf(value)));
+          h = mix(DATE, hashNumber(dateTime(value)));
           break;
         default:
           throw UNCACHEABLE;
@@ -183,7 +149,7 @@ function hashValue(value: unknown, depth: number): number {
  */
 function hashSet(values: readonly string[] | undefined): number {
   if (values === undefined) return UNDEFINED;
-  if (kindOf(values) !== ARRAY_KIND) throw UNCACHEABLE;
+  if (plainKind(values) !== ARRAY_KIND) throw UNCACHEABLE;
   let sum = 0;
   for (let i = 0; i < values.length; i++) {
     const v: unknown = values[i];
@@ -283,7 +249,7 @@ function same(a: unknown, b: unknown): boolean {
     return true;
   }
   if (proto === Date.prototype) {
-    return Reflect.ownKeys(b).length === 0 && Object.is(timeOf(a), timeOf(b));
+    return Reflect.ownKeys(b).length === 0 && Object.is(dateTime(a), dateTime(b));
   }
   return sameRecord(a as Record<string, unknown>, b);
 }
@@ -310,7 +276,7 @@ function sameSet(a: readonly string[] | undefined, b: readonly string[] | undefi
   if (a === b) return true;
   if (a === undefined || b === undefined || a.length !== b.length) return false;
   if (same(a, b)) return true; // the usual case: the same roles in the same order
-  if (kindOf(b) !== ARRAY_KIND) return false;
+  if (plainKind(b) !== ARRAY_KIND) return false;
   const x: string[] = [];
   const y: unknown[] = [];
   for (let i = 0; i < a.length; i++) {
@@ -366,54 +332,10 @@ export function sameRequest(stored: AuthorizationRequest, request: Authorization
   }
 }
 
-/**
- * A copy of plain data that later changes to the original cannot reach. Sealed objects never
- * change, so they are shared rather than copied. Anything else makes the request uncacheable.
- */
-function copy(value: unknown, depth: number): unknown {
-  if (--budget < 0) throw UNCACHEABLE;
-  if (typeof value === "function" || typeof value === "symbol") throw UNCACHEABLE;
-  if (typeof value !== "object" || value === null) return value;
-  if (Object.isFrozen(value) && isSealed(value)) return value;
-  if (depth >= MAX_DEPTH) throw UNCACHEABLE;
-  switch (kindOf(value)) {
-    case RECORD_KIND: {
-      const proto = Object.getPrototypeOf(value) as object | null;
-      const out = (proto === Object.prototype ? {} : Object.create(proto)) as Record<
-        string,
-        unknown
-      >;
-      for (const key of Object.keys(value)) {
-        // defineProperty, not assignment: a "__proto__" key stays an own data property.
-        Object.defineProperty(out, key, {
-          value: copy((value as Record<string, unknown>)[key], depth + 1),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-      return out;
-    }
-    case ARRAY_KIND: {
-      const array = value as readonly unknown[];
-      const out: unknown[] = [];
-      for (let i = 0; i < array.length; i++) {
-        if (!(i in array)) throw UNCACHEABLE;
-        out.push(copy(array[i], depth + 1));
-      }
-      return out;
-    }
-    case DATE_KIND:
-      return new Date(timeOf(value));
-    default:
-      throw UNCACHEABLE;
-  }
-}
-
 /** A copy of roles or scopes: a dense array of strings. */
 function copySet(values: readonly string[] | undefined): readonly string[] | undefined {
   if (values === undefined) return undefined;
-  if (kindOf(values) !== ARRAY_KIND) throw UNCACHEABLE;
+  if (plainKind(values) !== ARRAY_KIND) throw UNCACHEABLE;
   const out: string[] = [];
   for (let i = 0; i < values.length; i++) {
     const v: unknown = values[i];
@@ -437,38 +359,39 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
  * request is neither copied nor cached. Never throws.
  */
 export function snapshotRequest(request: AuthorizationRequest): AuthorizationRequest | undefined {
-  budget = MAX_NODES;
+  const budget = { left: MAX_NODES };
+  const copy = (value: unknown) => copyPlain(value, budget);
   try {
     const { subject: s, resource: r, operation: o } = request;
     let subject: Subject = s;
     if (!(Object.isFrozen(s) && isSealed(s))) {
       const copied: Record<string, unknown> = {};
-      put(copied, "id", copy(s.id, 1));
-      put(copied, "authenticated", copy(s.authenticated, 1));
+      put(copied, "id", copy(s.id));
+      put(copied, "authenticated", copy(s.authenticated));
       put(copied, "roles", copySet(s.roles));
-      put(copied, "tenant", copy(s.tenant, 1));
+      put(copied, "tenant", copy(s.tenant));
       put(copied, "scopes", copySet(s.scopes));
-      put(copied, "attributes", copy(s.attributes, 1));
-      put(copied, "idIsCredential", copy(s.idIsCredential, 1));
+      put(copied, "attributes", copy(s.attributes));
+      put(copied, "idIsCredential", copy(s.idIsCredential));
       subject = copied as unknown as Subject;
     }
     const resource: Record<string, unknown> = {};
-    put(resource, "type", copy(r.type, 1));
-    put(resource, "key", copy(r.key, 1));
-    put(resource, "tenant", copy(r.tenant, 1));
-    put(resource, "attributes", copy(r.attributes, 1));
+    put(resource, "type", copy(r.type));
+    put(resource, "key", copy(r.key));
+    put(resource, "tenant", copy(r.tenant));
+    put(resource, "attributes", copy(r.attributes));
     const operation: Record<string, unknown> = {};
-    put(operation, "method", copy(o.method, 1));
-    put(operation, "phase", copy(o.phase, 1));
-    put(operation, "component", copy(o.component, 1));
-    put(operation, "name", copy(o.name, 1));
-    put(operation, "uri", copy(o.uri, 1));
-    put(operation, "arguments", copy(o.arguments, 1));
-    put(operation, "server", copy(o.server, 1));
-    put(operation, "metadata", copy(o.metadata, 1));
+    put(operation, "method", copy(o.method));
+    put(operation, "phase", copy(o.phase));
+    put(operation, "component", copy(o.component));
+    put(operation, "name", copy(o.name));
+    put(operation, "uri", copy(o.uri));
+    put(operation, "arguments", copy(o.arguments));
+    put(operation, "server", copy(o.server));
+    put(operation, "metadata", copy(o.metadata));
     const snapshot: Record<string, unknown> = { subject, resource, operation };
-    put(snapshot, "action", copy(request.action, 1));
-    put(snapshot, "context", copy(request.context, 1));
+    put(snapshot, "action", copy(request.action));
+    put(snapshot, "context", copy(request.context));
     // Sealed: the PDP is asked with it, and must not be able to change what is cached.
     return seal(snapshot as unknown as AuthorizationRequest);
   } catch {
