@@ -34,8 +34,7 @@ import type {
   Resource,
   Subject,
 } from "./model.js";
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+import type { Mutable } from "./types.js";
 
 /** Options of {@link Authorizer}. */
 export interface AuthorizerOptions {

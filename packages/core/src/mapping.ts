@@ -1,4 +1,5 @@
 import type { ComponentKind, Operation, Resource } from "./model.js";
+import type { Mutable } from "./types.js";
 import { ConfigError } from "./errors.js";
 
 /** Bounds on how tool arguments are flattened into `arg_*` attributes. */
@@ -394,8 +395,6 @@ export function canonicalUri(uri: string): string | undefined {
 function act(mapping: ResolvedMapping, verb: string): string {
   return mapping.actionPrefix + verb;
 }
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
