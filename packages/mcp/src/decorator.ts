@@ -61,15 +61,25 @@ export abstract class TransportDecorator implements Transport {
       return this.inner.send(message, options);
     } catch (error) {
       // A transport that throws instead of rejecting: still a rejection for the caller.
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(asError(error));
     }
   }
 
   /** Called for each message the inner transport receives. */
   protected abstract receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void;
 
+  /** Reports a failure that has no caller to reject, as the inner transport's own errors are. */
+  protected reportError(error: unknown): void {
+    this.inner.onerror?.(asError(error));
+  }
+
   /** Hands a message on to whoever listens on this transport (the server). */
   protected deliver(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     this.#onmessage?.(message, extra);
   }
+}
+
+/** Anything thrown, as an Error (transports and their callers expect one). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }

@@ -17,7 +17,7 @@ import type {
   MessageExtraInfo,
   RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
-import { TransportDecorator } from "./decorator.js";
+import { TransportDecorator, asError } from "./decorator.js";
 
 /** JSON-RPC error code of a denied request (the code the Permit middleware uses). */
 export const UNAUTHORIZED_CODE = -32010;
@@ -151,7 +151,7 @@ export class GuardedTransport extends TransportDecorator {
     try {
       return this.#send(message, options);
     } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(asError(error));
     }
   }
 
@@ -274,7 +274,7 @@ export class GuardedTransport extends TransportDecorator {
         if (outcome.kind === "bypass" || outcome.decision.allow) this.deliver(message, extra);
       })
       .catch((error: unknown) => {
-        this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+        this.reportError(error);
       });
   }
 
@@ -319,7 +319,7 @@ export class GuardedTransport extends TransportDecorator {
   #failed(message: JsonRpcRequest, error: unknown): void {
     if (this.#inFlight.get(message.id) instanceof Deciding) this.#inFlight.delete(message.id);
     this.#reply(this.#denial(message, FAILED));
-    this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    this.reportError(error);
   }
 
   #settle(
@@ -351,16 +351,12 @@ export class GuardedTransport extends TransportDecorator {
   /** Sends a message the guard itself answers, reporting a failed send instead of throwing. */
   #reply(message: JSONRPCMessage): void {
     const id = (message as { id?: RequestId }).id;
-    const failed = (error: unknown) => {
-      this.inner.onerror?.(error instanceof Error ? error : new Error(String(error)));
-    };
-    try {
-      this.inner
-        .send(message, id !== undefined ? { relatedRequestId: id } : undefined)
-        .catch(failed);
-    } catch (error) {
-      failed(error);
-    }
+    // Straight to the inner transport (super.send turns a synchronous throw into a rejection).
+    super
+      .send(message, id !== undefined ? { relatedRequestId: id } : undefined)
+      .catch((error: unknown) => {
+        this.reportError(error);
+      });
   }
 
   /** Frees a cancelled request's id once the server answered it after all. */
