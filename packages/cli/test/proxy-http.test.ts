@@ -2,10 +2,13 @@ import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { Authorizer } from "@mcp-pdp/core";
+import { allowAll } from "@mcp-pdp/core/testing";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runHttpProxy } from "../src/index.js";
 import { CLI, EVERYTHING_SERVER, MEMORY_SERVER, NODE_FLAGS, tempDir } from "./helpers.js";
 
 const POLICY = `version: 1
@@ -367,6 +370,20 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
     } finally {
       proxy.child.kill("SIGTERM");
       await proxy.exited;
+    }
+  });
+
+  it("refuses a sessionIdleMs that is negative, fractional or beyond what a timer holds", async () => {
+    for (const sessionIdleMs of [-1, 1.5, 2 ** 31]) {
+      await expect(
+        runHttpProxy({
+          server: { command: process.execPath, args: [MEMORY_SERVER], env: {} },
+          authorizer: new Authorizer({ pdp: allowAll(), audit: false }),
+          port: 0,
+          stderr: process.stderr,
+          sessionIdleMs,
+        }),
+      ).rejects.toThrow(`sessionIdleMs must be an integer from 0 to ${String(2 ** 31 - 1)}`);
     }
   });
 });

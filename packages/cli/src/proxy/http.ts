@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Writable } from "node:stream";
-import type { Authorizer } from "@mcp-pdp/core";
+import { type Authorizer, integerOption } from "@mcp-pdp/core";
 import type { DenyMode } from "@mcp-pdp/mcp";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -96,7 +96,14 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
   const host = options.host ?? "127.0.0.1";
   const maxSessions = options.maxSessions ?? 32;
   const maxBody = options.maxBodyBytes ?? 4 * 1024 * 1024;
-  const idleMs = options.sessionIdleMs ?? 30 * 60 * 1000;
+  const idleMs = integerOption(
+    "runHttpProxy",
+    "sessionIdleMs",
+    options.sessionIdleMs,
+    30 * 60 * 1000,
+    0,
+    2 ** 31 - 1, // the longest timer Node keeps (longer ones fire at once)
+  );
   const sessions = new Map<string, Session>();
   let starting = 0;
   let allowedHosts: string[] | undefined;
@@ -152,6 +159,12 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     session.idle.unref();
   };
 
+  /** One of the session's responses closed: the countdown starts when none is left open. */
+  const responseClosed = (id: string, session: Session): void => {
+    session.open--;
+    watchIdle(id, session);
+  };
+
   /** Hands a request to its session, which counts as busy until the response closes. */
   const serve = async (
     id: string,
@@ -164,8 +177,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     clearTimeout(session.idle);
     session.idle = undefined;
     res.once("close", () => {
-      session.open--;
-      watchIdle(id, session);
+      responseClosed(id, session);
     });
     await session.transport.handleRequest(req, res, body);
   };
@@ -215,9 +227,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
         res.once("close", () => {
           const id = transport.sessionId;
           const session = id === undefined ? undefined : sessions.get(id);
-          if (id === undefined || session?.transport !== transport) return;
-          session.open--;
-          watchIdle(id, session);
+          if (id !== undefined && session?.transport === transport) responseClosed(id, session);
         });
         await transport.handleRequest(req, res, body);
         // An initialize the transport refused leaves no session: its server process must go.
