@@ -2,7 +2,9 @@
  * A fake Open Policy Agent speaking its data API: `POST /v1/data/{path}` with `{"input": ...}` ->
  * `{"result": ...}` (`{}` when the decision is undefined), optional decision ids, optional bearer
  * token, `GET /health`. The Enterprise batch endpoint `POST /v1/batch/data/{path}` answers 404
- * unless enterprise mode is on. Decisions come from a policy function over the input.
+ * unless enterprise mode is on, or 401/403 when the batch endpoint is set to be refused the way an
+ * OPA started with `--authorization=basic` refuses a path its `system.authz` policy does not allow.
+ * Decisions come from a policy function over the input.
  */
 import { type FakeServer, type RecordedRequest, startJsonServer } from "./shared.js";
 
@@ -23,12 +25,23 @@ export interface OpaFakeOptions {
   readonly token?: string;
   /** Add a `decision_id` to answers, as decision logging does. @defaultValue false */
   readonly decisionIds?: boolean;
+  /**
+   * Refuse the batch endpoint with this status while single calls still work: OPA's authorizer
+   * answers 401 for a path its `system.authz` policy does not allow (403 is what a proxy in front
+   * of it may answer instead). @defaultValue the batch endpoint is not refused
+   */
+  readonly refuseBatch?: BatchRefusal;
 }
+
+/** How an authorization-restricted OPA (or a proxy in front of it) refuses the batch endpoint. */
+export type BatchRefusal = 401 | 403;
 
 /** A running fake OPA. */
 export interface OpaFake extends FakeServer {
   setPolicy(policy: OpaPolicy): void;
   setEnterprise(on: boolean): void;
+  /** Refuses (401 or 403) or serves again (`undefined`) the batch endpoint. */
+  setRefuseBatch(status: BatchRefusal | undefined): void;
   /** Every input evaluated (single and batch), with its path. */
   evaluations(): { path: string; input: unknown }[];
   /** Sizes of the batch calls answered (enterprise mode). */
@@ -55,6 +68,7 @@ function merge(common: unknown, input: unknown): unknown {
 export async function startOpaFake(options: OpaFakeOptions = {}): Promise<OpaFake> {
   let policy: OpaPolicy = options.policy ?? (() => undefined);
   let enterprise = options.enterprise ?? false;
+  let refuseBatch = options.refuseBatch;
   const evaluations: { path: string; input: unknown }[] = [];
   const bulkSizes: number[] = [];
   let singles = 0;
@@ -78,7 +92,9 @@ export async function startOpaFake(options: OpaFakeOptions = {}): Promise<OpaFak
 
   const server = await startJsonServer({
     isDecision: (req) =>
-      req.method === "POST" && (req.path.startsWith("/v1/data") || (isBatch(req) && enterprise)),
+      req.method === "POST" &&
+      (req.path.startsWith("/v1/data") ||
+        (isBatch(req) && enterprise && refuseBatch === undefined)),
     handle(req, state) {
       if (req.method === "GET" && req.path.startsWith("/health")) return { status: 200, body: {} };
       if (req.method !== "POST") return undefined;
@@ -90,6 +106,13 @@ export async function startOpaFake(options: OpaFakeOptions = {}): Promise<OpaFak
       }
       if (isBatch(req)) {
         batches++;
+        if (refuseBatch !== undefined) {
+          // The body OPA's authorizer writes when its administrative policy rejects a request.
+          return {
+            status: refuseBatch,
+            body: { code: "unauthorized", message: "request rejected by administrative policy" },
+          };
+        }
         if (!enterprise) {
           return {
             status: 404,
@@ -151,6 +174,9 @@ export async function startOpaFake(options: OpaFakeOptions = {}): Promise<OpaFak
     },
     setEnterprise(on) {
       enterprise = on;
+    },
+    setRefuseBatch(status) {
+      refuseBatch = status;
     },
     evaluations: () => evaluations,
     bulkSizes: () => bulkSizes,
