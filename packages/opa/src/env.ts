@@ -11,11 +11,14 @@ export const OPA_ENV = {
   OPA_TOKEN: envValue.string(),
   /** Milliseconds one call may take. */
   OPA_TIMEOUT_MS: envValue.integer(1, 600_000),
+  /** `auto` (probe the Enterprise batch endpoint once) or `off` (single calls only). */
+  OPA_BATCH: envValue.oneOf(["auto", "off"]),
 };
 
 /**
  * The OPA adapter configured from `OPA_URL` (default `http://localhost:8181`), `OPA_DECISION_PATH`
- * (default `mcp/authz/allow`), `OPA_TOKEN` and `OPA_TIMEOUT_MS`. Options given here win. A bad
+ * (default `mcp/authz/allow`), `OPA_TOKEN`, `OPA_TIMEOUT_MS` and `OPA_BATCH` (default `auto`).
+ * Options given here win. A bad
  * value throws a ConfigError naming the variable.
  */
 export function opaFromEnv(overrides: OpaPdpOptions = {}, env: Env = process.env): OpaPdp {
@@ -35,6 +38,7 @@ export function opaFromEnv(overrides: OpaPdpOptions = {}, env: Env = process.env
     ...(e.OPA_DECISION_PATH !== undefined ? { decisionPath: e.OPA_DECISION_PATH } : {}),
     ...(e.OPA_TOKEN !== undefined ? { token: e.OPA_TOKEN } : {}),
     ...(e.OPA_TIMEOUT_MS !== undefined ? { timeoutMs: e.OPA_TIMEOUT_MS } : {}),
+    ...(e.OPA_BATCH !== undefined ? { batch: e.OPA_BATCH } : {}),
     ...overrides,
   });
 }

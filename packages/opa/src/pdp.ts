@@ -11,7 +11,9 @@ import {
   failureDecisions,
   integerOption,
   mapInChunks,
+  mapWithConcurrency,
 } from "@mcp-pdp/core";
+import { setMaxListeners } from "node:events";
 import { z } from "zod";
 import { type OpaInputBuilder, toOpaInput } from "./input.js";
 
@@ -20,6 +22,18 @@ export const DEFAULT_OPA_URL = "http://localhost:8181";
 
 /** The default decision document: `data.mcp.authz.allow`. */
 export const DEFAULT_DECISION_PATH = "mcp/authz/allow";
+
+/**
+ * Whether bulk checks try Enterprise OPA's batch endpoint: `"auto"` probes it once, `"off"` never
+ * does and always makes single calls.
+ */
+export type OpaBatchMode = "auto" | "off";
+
+/**
+ * Statuses of the batch probe that mean "use single calls": no such endpoint (open-source OPA), or
+ * an OPA whose `--authorization` policy lets this client reach `/v1/data` but not `/v1/batch`.
+ */
+const NO_BATCH_STATUSES: ReadonlySet<number> = new Set([401, 403, 404]);
 
 /** Options of {@link opaPdp}. */
 export interface OpaPdpOptions {
@@ -38,10 +52,13 @@ export interface OpaPdpOptions {
   /** Keep-alive connections to OPA. @defaultValue 16 */
   readonly connections?: number;
   /**
-   * Try Enterprise OPA's `POST /v1/batch/data/{path}` for bulk checks. It is tried once; a 404
-   * (open-source OPA) is remembered and bulk checks fall back to single calls. @defaultValue true
+   * `"auto"` tries Enterprise OPA's `POST /v1/batch/data/{path}` for bulk checks once: a 404
+   * (open-source OPA) or a 401/403 (an OPA whose authorization policy does not let this client use
+   * the batch endpoint) is remembered, and bulk checks become bounded parallel single calls, each
+   * still failing closed on its own 401/403. `"off"` never tries the batch endpoint.
+   * @defaultValue `"auto"`
    */
-  readonly batch?: boolean;
+  readonly batch?: OpaBatchMode;
   /** Inputs per batch call. @defaultValue 100 */
   readonly maxBatchSize?: number;
   /**
@@ -95,8 +112,8 @@ export function normalizeDecisionPath(path: string): string {
 /**
  * A PDP backed by Open Policy Agent's data API. The decision document may be a boolean or
  * `{allow, reason}`; an undefined decision (no rule matched, no default) is a deny, not an error.
- * Bulk checks use Enterprise OPA's batch endpoint when it exists, else bounded parallel single
- * calls. Every failure is a deny with `source: "error"`; `check` and `checkMany` never reject.
+ * Bulk checks use Enterprise OPA's batch endpoint when it exists and this client may use it, else
+ * bounded parallel single calls. Every failure is a deny with `source: "error"`; `check` and `checkMany` never reject.
  */
 export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const name = options.name ?? "opa";
@@ -105,6 +122,13 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const maxBatch = integerOption("opa", "maxBatchSize", options.maxBatchSize, 100);
   const concurrency = integerOption("opa", "concurrency", options.concurrency, 8);
   const toInput = options.toInput ?? toOpaInput;
+  const batchMode = options.batch ?? "auto";
+  // Checked at run time too: JavaScript callers and older configs may pass `true` or `false`.
+  if (!(["auto", "off"] as readonly unknown[]).includes(batchMode)) {
+    throw new ConfigError(
+      `opa: batch must be "auto" or "off", got ${JSON.stringify(options.batch)}`,
+    );
+  }
   if (options.token !== undefined && options.token.trim() === "") {
     throw new ConfigError("opa: token must not be empty (leave it out when OPA needs none)");
   }
@@ -119,7 +143,7 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   });
   const signalOf = (o?: CheckOptions) => (o?.signal ? { signal: o.signal } : {});
   // undefined: not yet known. The first bulk check finds out; concurrent ones wait for it.
-  let batchSupported: boolean | undefined = options.batch === false ? false : undefined;
+  let batchSupported: boolean | undefined = batchMode === "off" ? false : undefined;
   let probing: Promise<void> | undefined;
 
   const toDecision = (answer: Answer): Decision => {
@@ -181,8 +205,33 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
       limiter.release();
     }
   };
-  const singles = (inputs: readonly unknown[], checkOptions?: CheckOptions) =>
-    Promise.all(inputs.map((input) => limitedSingle(input, checkOptions)));
+  // At most `concurrency` workers per bulk check, and one listener on the caller's signal: queueing
+  // every item on the limiter with the caller's signal put one abort listener per waiting item on
+  // it (hundreds per list page, and a MaxListenersExceededWarning for each). The workers wait on
+  // a signal of this bulk check instead, which carries at most one listener per worker.
+  const singles = async (
+    inputs: readonly unknown[],
+    checkOptions?: CheckOptions,
+  ): Promise<Decision[]> => {
+    const caller = checkOptions?.signal;
+    if (caller === undefined) {
+      return mapWithConcurrency(inputs, concurrency, (input) => limitedSingle(input));
+    }
+    const local = new AbortController();
+    setMaxListeners(concurrency, local.signal);
+    const forward = () => {
+      local.abort(caller.reason);
+    };
+    if (caller.aborted) forward();
+    else caller.addEventListener("abort", forward, { once: true });
+    try {
+      return await mapWithConcurrency(inputs, concurrency, (input) =>
+        limitedSingle(input, { signal: local.signal }),
+      );
+    } finally {
+      caller.removeEventListener("abort", forward);
+    }
+  };
 
   /** One batch call; `undefined` when the endpoint does not exist. */
   const batch = async (
@@ -195,7 +244,7 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
       acceptStatus: [207],
     });
     if (!outcome.ok) {
-      if (outcome.status === 404) {
+      if (outcome.status !== undefined && NO_BATCH_STATUSES.has(outcome.status)) {
         batchSupported = false;
         return undefined;
       }
@@ -246,7 +295,8 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   };
 
   const bulk = (inputs: readonly unknown[], checkOptions?: CheckOptions): Promise<Decision[]> => {
-    if (inputs.length === 1) return singles(inputs, checkOptions);
+    // Chunks only matter for the batch endpoint; single calls share one bounded fan-out.
+    if (inputs.length === 1 || batchSupported === false) return singles(inputs, checkOptions);
     return mapInChunks(inputs, maxBatch, 4, (chunk) => viaBatch(chunk, checkOptions));
   };
 

@@ -8,6 +8,7 @@ import {
   resolveMapping,
 } from "@mcp-pdp/core";
 import { allowAll } from "@mcp-pdp/core/testing";
+import { getEventListeners } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type OpaFake, startOpaFake } from "../../../test/fakes/opa.js";
 import {
@@ -37,6 +38,21 @@ const call = (name: string, args?: Record<string, unknown>): AuthorizationReques
 });
 const inputOf = (i: unknown) => i as OpaInput;
 
+/** The MaxListenersExceededWarnings the process emits while `run` runs. */
+async function listenerWarnings(run: () => Promise<void>): Promise<string[]> {
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on("warning", onWarning);
+  try {
+    await run();
+    // Warnings are emitted on a later tick.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off("warning", onWarning);
+  }
+  return warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message);
+}
+
 beforeAll(async () => {
   fake = await startOpaFake();
   secured = await startOpaFake({ token: TOKEN, policy: () => true });
@@ -46,6 +62,7 @@ afterEach(async () => {
   fake.reset();
   fake.setPolicy(() => undefined);
   fake.setEnterprise(false);
+  fake.setRefuseBatch(undefined);
   secured.reset();
 });
 afterAll(async () => {
@@ -215,7 +232,7 @@ describe("opaPdp bulk checks", () => {
   it("bounds the fallback's parallel single calls", async () => {
     fake.setPolicy(() => true);
     fake.latency(20);
-    const decisions = await pdp({ batch: false, concurrency: 3 }).checkMany(
+    const decisions = await pdp({ batch: "off", concurrency: 3 }).checkMany(
       Array.from({ length: 12 }, (_, i) => call(`t${i}`)),
     );
     expect(decisions.every((d) => d.allow)).toBe(true);
@@ -227,13 +244,118 @@ describe("opaPdp bulk checks", () => {
   it("keeps the fallback within concurrency across chunks and overlapping bulk checks", async () => {
     fake.setPolicy(() => true);
     fake.latency(20);
-    const p = pdp({ batch: false, concurrency: 3, maxBatchSize: 4 });
+    const p = pdp({ batch: "off", concurrency: 3, maxBatchSize: 4 });
     const many = (prefix: string) =>
       p.checkMany(Array.from({ length: 16 }, (_, i) => call(`${prefix}${i}`)));
     const [a, b] = await Promise.all([many("a"), many("b")]);
     expect([...a, ...b].every((d) => d.allow)).toBe(true);
     expect(fake.singleCalls()).toBe(32);
     expect(fake.maxInFlight()).toBeLessThanOrEqual(3);
+  });
+
+  for (const status of [401, 403] as const) {
+    it(`falls back to single calls when OPA's authorization refuses the batch endpoint (${status})`, async () => {
+      fake.setEnterprise(true);
+      fake.setRefuseBatch(status);
+      fake.setPolicy((i) => inputOf(i).operation.name !== "b");
+      const p = pdp();
+      const decisions = await p.checkMany([call("a"), call("b"), call("c")]);
+      expect(decisions.map((d) => d.allow)).toEqual([true, false, true]);
+      expect(decisions.every((d) => d.source === "pdp")).toBe(true);
+      expect(p.batchSupported).toBe(false);
+      expect((await p.checkMany([call("d"), call("b")])).map((d) => d.allow)).toEqual([
+        true,
+        false,
+      ]);
+      expect(fake.batchAttempts()).toBe(1);
+      expect(fake.singleCalls()).toBe(5);
+    });
+  }
+
+  it("denies every item when the single calls of the fallback are refused too", async () => {
+    const p = pdp({ token: "opa-WRONG-token-99999" }, secured);
+    const decisions = await p.checkMany([call("a"), call("b"), call("c")]);
+    expect(decisions).toHaveLength(3);
+    for (const d of decisions) {
+      expect(d).toMatchObject({ allow: false, source: "error", errorCode: "PDP_UNAUTHORIZED" });
+    }
+    expect(p.batchSupported).toBe(false);
+    expect(secured.requests.filter((r) => r.path.startsWith("/v1/data"))).toHaveLength(3);
+  });
+
+  it('never probes the batch endpoint with batch: "off", even on Enterprise OPA', async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy(() => true);
+    const p = pdp({ batch: "off" });
+    expect(p.batchSupported).toBe(false);
+    const decisions = await p.checkMany(Array.from({ length: 5 }, (_, i) => call(`t${i}`)));
+    expect(decisions.every((d) => d.allow)).toBe(true);
+    expect(fake.batchAttempts()).toBe(0);
+    expect(fake.singleCalls()).toBe(5);
+    expect(() => opaPdp({ batch: "sometimes" as never })).toThrow(ConfigError);
+  });
+
+  it("filters a 500-item list on open-source OPA without a MaxListenersExceededWarning", async () => {
+    fake.setPolicy((i) => {
+      const input = inputOf(i);
+      return input.action === "list" || Number(input.operation.name?.slice(1)) % 2 === 0;
+    });
+    const warnings = await listenerWarnings(async () => {
+      const authorizer = new Authorizer({
+        pdp: pdp(),
+        mapping: { serverName: "notes" },
+        audit: false,
+      });
+      const tools = Array.from({ length: 500 }, (_, i) => ({ name: `t${i}` }));
+      for (let page = 0; page < 2; page++) {
+        const controller = new AbortController();
+        const listed = await authorizer.filterList("tools/list", { tools }, {}, bob, {
+          signal: controller.signal,
+        });
+        expect((listed.result as { tools: unknown[] }).tools).toHaveLength(250);
+        // Nothing is left listening on the caller's signal once the page is decided.
+        expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
+      }
+    });
+    expect(warnings).toEqual([]);
+    expect(fake.batchAttempts()).toBe(1);
+  });
+
+  it("keeps a concurrency above 10 free of listener warnings while bulk checks overlap", async () => {
+    fake.setPolicy(() => true);
+    fake.latency(5);
+    const warnings = await listenerWarnings(async () => {
+      const p = pdp({ batch: "off", concurrency: 24 });
+      const signal = new AbortController().signal;
+      const many = (prefix: string) =>
+        p.checkMany(
+          Array.from({ length: 120 }, (_, i) => call(`${prefix}${i}`)),
+          { signal },
+        );
+      const results = await Promise.all([many("a"), many("b"), many("c")]);
+      expect(results.flat().every((d) => d.allow)).toBe(true);
+      expect(getEventListeners(signal, "abort")).toHaveLength(0);
+    });
+    expect(warnings).toEqual([]);
+    expect(fake.maxInFlight()).toBeLessThanOrEqual(24);
+  });
+
+  it("stops the fallback's waiting single calls when the caller aborts", async () => {
+    fake.setPolicy(() => true);
+    fake.latency(300);
+    const controller = new AbortController();
+    const pending = pdp({ batch: "off", concurrency: 2 }).checkMany(
+      Array.from({ length: 20 }, (_, i) => call(`t${i}`)),
+      { signal: controller.signal },
+    );
+    setTimeout(() => {
+      controller.abort();
+    }, 10);
+    const decisions = await pending;
+    expect(decisions).toHaveLength(20);
+    expect(decisions.every((d) => !d.allow && d.errorCode === "PDP_ABORTED")).toBe(true);
+    expect(fake.singleCalls()).toBeLessThanOrEqual(2);
+    expect(getEventListeners(controller.signal, "abort")).toHaveLength(0);
   });
 
   it("does not remember a batch failure other than 404", async () => {
@@ -313,6 +435,20 @@ describe("opaFromEnv", () => {
     const o = opaFromEnv({ url: secured.url, token: TOKEN }, { OPA_URL: "http://127.0.0.1:1" });
     opened.push(o);
     expect((await o.check(call("x"))).allow).toBe(true);
+  });
+
+  it("never probes the batch endpoint with OPA_BATCH=off", async () => {
+    fake.setEnterprise(true);
+    fake.setPolicy(() => true);
+    const p = opaFromEnv({}, { OPA_URL: fake.url, OPA_BATCH: "off" });
+    opened.push(p);
+    expect((await p.checkMany([call("a"), call("b")])).every((d) => d.allow)).toBe(true);
+    expect(fake.batchAttempts()).toBe(0);
+    const auto = opaFromEnv({}, { OPA_URL: fake.url, OPA_BATCH: "auto" });
+    opened.push(auto);
+    await auto.checkMany([call("a"), call("b")]);
+    expect(fake.batchAttempts()).toBe(1);
+    expect(() => opaFromEnv({}, { OPA_BATCH: "no" })).toThrow(/OPA_BATCH/);
   });
 
   it("names a bad variable, without showing the token", () => {
