@@ -18,8 +18,7 @@ export const OPA_ENV = {
 /**
  * The OPA adapter configured from `OPA_URL` (default `http://localhost:8181`), `OPA_DECISION_PATH`
  * (default `mcp/authz/allow`), `OPA_TOKEN`, `OPA_TIMEOUT_MS` and `OPA_BATCH` (default `auto`).
- * Options given here win. A bad
- * value throws a ConfigError naming the variable.
+ * Options given here win. A bad value throws a ConfigError naming the variable.
  */
 export function opaFromEnv(overrides: OpaPdpOptions = {}, env: Env = process.env): OpaPdp {
   const e = readEnv(OPA_ENV, env);

@@ -113,7 +113,8 @@ export function normalizeDecisionPath(path: string): string {
  * A PDP backed by Open Policy Agent's data API. The decision document may be a boolean or
  * `{allow, reason}`; an undefined decision (no rule matched, no default) is a deny, not an error.
  * Bulk checks use Enterprise OPA's batch endpoint when it exists and this client may use it, else
- * bounded parallel single calls. Every failure is a deny with `source: "error"`; `check` and `checkMany` never reject.
+ * bounded parallel single calls. Every failure is a deny with `source: "error"`; `check` and
+ * `checkMany` never reject.
  */
 export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const name = options.name ?? "opa";
