@@ -1,11 +1,15 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError, fixedIdentity } from "@mcp-pdp/core";
 import { functionPdp, recordingPdp } from "@mcp-pdp/core/testing";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type AuthorizeOptions, UNAUTHORIZED_CODE, authorize } from "../src/index.js";
@@ -153,6 +157,45 @@ describe("authorize() reads the environment for options not given in code", () =
     const denied = await client.callTool({ name: "delete_note" }).catch((e: unknown) => e);
     expect(denied).toBeInstanceOf(McpError);
     expect((denied as McpError).code).toBe(UNAUTHORIZED_CODE);
+  });
+
+  it("takes each HTTP caller from the headers MCP_PDP_IDENTITY=header names", async () => {
+    const env = {
+      MCP_PDP_IDENTITY: "header",
+      MCP_PDP_IDENTITY_HEADER: "x-user",
+      MCP_PDP_IDENTITY_ROLES_HEADER: "x-roles",
+      MCP_PDP_AUDIT: "off",
+    };
+    const pdp = userMayList();
+    // Stateless Streamable HTTP: one server and transport per request, each authorized the same way.
+    const http = createServer((req, res) => {
+      const server = notesServer();
+      authorize(server, { pdp, env });
+      const transport = new StreamableHTTPServerTransport({});
+      res.on("close", () => void server.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`);
+    const clientAs = async (headers: Record<string, string>) => {
+      const client = new Client({ name: "test-client", version: "1.0.0" });
+      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+      return client;
+    };
+    try {
+      const alice = await clientAs({ "x-user": "alice", "x-roles": "user" });
+      const { tools } = await alice.listTools();
+      expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
+      expect(pdp.requests.at(-1)?.subject).toMatchObject({ id: "alice", roles: ["user"] });
+      await alice.close();
+      const anonymous = await clientAs({});
+      const denied = await anonymous.callTool({ name: "list_notes" }).catch((e: unknown) => e);
+      expect((denied as McpError).code).toBe(UNAUTHORIZED_CODE);
+      await anonymous.close();
+    } finally {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    }
   });
 
   it("fails at start-up naming the variable whose value is bad", () => {
