@@ -2,16 +2,7 @@
  * OpenTelemetry instrumentation of PDP calls, through `@opentelemetry/api` only: without a
  * registered SDK every span and metric is a no-op.
  */
-import {
-  type Attributes,
-  type MeterProvider,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type TracerProvider,
-  context,
-  trace,
-} from "@opentelemetry/api";
+import type { Attributes, MeterProvider, Span, TracerProvider } from "@opentelemetry/api";
 import { safeCheck, safeCheckMany } from "./authorizer.js";
 import { instrumentsFor, tracerFor } from "./decorators/internal.js";
 import type {
@@ -21,6 +12,7 @@ import type {
   PdpDecorator,
   PolicyDecisionPoint,
 } from "./model.js";
+import { type OtelApi, otelApi } from "./otel.js";
 
 /** Options of {@link withTelemetry}. */
 export interface TelemetryOptions {
@@ -42,10 +34,10 @@ function outcomeOf(decision: Decision): "allow" | "deny" | "error" {
   return decision.allow ? "allow" : "deny";
 }
 
-function endSpan(span: Span, failure: Decision | undefined): void {
+function endSpan(api: OtelApi, span: Span, failure: Decision | undefined): void {
   if (failure) {
     span.setStatus({
-      code: SpanStatusCode.ERROR,
+      code: api.SpanStatusCode.ERROR,
       ...(failure.reason !== undefined ? { message: failure.reason } : {}),
     });
   }
@@ -68,9 +60,14 @@ function endSpan(span: Span, failure: Decision | undefined): void {
  * Wrap the PDP that really makes the call, inside any cache, so a cached answer makes no span:
  * `compose(withCache(), withBatching(), withResilience(), withTelemetry())(pdp)`. Inside
  * resilience, each retry is its own span. Cache hits are counted by {@link withCache} itself.
+ *
+ * Without `@opentelemetry/api` installed (an optional peer dependency) it returns the PDP as is.
  */
 export function withTelemetry(options: TelemetryOptions = {}): PdpDecorator {
-  const tracer = tracerFor(options.tracerProvider);
+  const api = otelApi();
+  if (api === undefined) return (inner) => inner;
+  const { SpanKind, context, trace } = api;
+  const tracer = tracerFor(options.tracerProvider, api);
   const instruments = instrumentsFor(options.meterProvider);
 
   return (inner) => {
@@ -103,7 +100,7 @@ export function withTelemetry(options: TelemetryOptions = {}): PdpDecorator {
         if (decision.errorCode !== undefined) attributes["authz.error_code"] = decision.errorCode;
         span.setAttributes(attributes);
       }
-      endSpan(span, outcome === "error" ? decision : undefined);
+      endSpan(api, span, outcome === "error" ? decision : undefined);
       const m = instruments();
       m.decisions.add(1, { "authz.pdp": name, "authz.outcome": outcome });
       m.duration.record(latency, { "authz.pdp": name, "authz.operation": "check" });
@@ -145,7 +142,7 @@ export function withTelemetry(options: TelemetryOptions = {}): PdpDecorator {
         "authz.deny_count": counts.deny,
         "authz.error_count": counts.error,
       });
-      endSpan(span, firstError);
+      endSpan(api, span, firstError);
       const m = instruments();
       for (const outcome of ["allow", "deny", "error"] as const) {
         if (counts[outcome] > 0)

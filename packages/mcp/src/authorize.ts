@@ -3,7 +3,12 @@ import {
   type ComponentKind,
   type ComponentMetadata,
   ConfigError,
+  type Env,
+  auditFromEnv,
+  identityFromEnv,
+  mappingFromEnv,
   metadataOf,
+  readMcpPdpEnv,
   sealedCopy,
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -127,13 +132,48 @@ function templateMetadata(server: object, uri: string): ComponentMetadata | unde
   return undefined;
 }
 
+/** Options of {@link authorize}. */
+export interface AuthorizeOptions extends GuardOptions {
+  /**
+   * Where every option not given in code is read from: `MCP_PDP_IDENTITY*` and `MCP_PDP_JWT_*`
+   * (identity), `MCP_SERVER_NAME`, `MCP_PDP_BYPASSED_METHODS`, `MCP_PDP_TOOL_NAMES`,
+   * `MCP_PDP_FLATTEN_ARGUMENTS` and `MCP_PDP_ARGUMENT_PREFIX` (mapping, field by field),
+   * `MCP_PDP_AUDIT`, `MCP_PDP_DENY_MODE` and `MCP_PDP_EXPOSE_REASONS`. The PDP is always given in
+   * code (`localFromEnv()`, `opaFromEnv()`, ... read their own variables).
+   * @defaultValue `process.env`
+   */
+  readonly env?: Env;
+}
+
+/**
+ * The guard options with every one not given in code taken from the environment, so a server can
+ * be configured by its environment alone. A bad value throws a {@link ConfigError} naming the
+ * variable, so the server fails at start-up rather than deciding with a default.
+ */
+function withEnvironment(options: AuthorizeOptions): GuardOptions {
+  const { env = process.env, ...given } = options;
+  const e = readMcpPdpEnv(env);
+  const denyMode = given.denyMode ?? e.MCP_PDP_DENY_MODE;
+  const exposeReasons = given.exposeReasons ?? e.MCP_PDP_EXPOSE_REASONS;
+  return {
+    ...given,
+    identity: given.identity ?? identityFromEnv(env),
+    mapping: { ...mappingFromEnv(env), ...given.mapping },
+    audit: given.audit ?? auditFromEnv(env),
+    ...(denyMode !== undefined ? { denyMode } : {}),
+    ...(exposeReasons !== undefined ? { exposeReasons } : {}),
+  };
+}
+
 /**
  * Secures a server built on `@modelcontextprotocol/sdk` (an `McpServer` or a low-level `Server`):
  * every transport it connects to from now on is guarded, whatever the order of tool registration.
- * Call it before `connect()`. Returns the {@link Authorizer}, shared by all the server's
- * transports (call its `close()` on shutdown to flush the audit sink; close the PDP yourself).
+ * Call it before `connect()`. Every option not given in code comes from the environment (see
+ * {@link AuthorizeOptions.env}); options in code win. Returns the {@link Authorizer}, shared by all
+ * the server's transports (call its `close()` on shutdown to flush the audit sink; close the PDP
+ * yourself).
  */
-export function authorize(server: object, options: GuardOptions): Authorizer {
+export function authorize(server: object, options: AuthorizeOptions): Authorizer {
   const target: Connectable = isMcpServer(server) ? server.server : (server as Connectable);
   if (typeof target.connect !== "function") {
     throw new ConfigError(
@@ -148,7 +188,8 @@ export function authorize(server: object, options: GuardOptions): Authorizer {
   if ((target as { [GUARDED]?: true })[GUARDED]) {
     throw new ConfigError("authorize(): this server is already authorized");
   }
-  const authorizer = new Authorizer(options);
+  const guard = withEnvironment(options);
+  const authorizer = new Authorizer(guard);
   if (isMcpServer(server)) {
     authorizer.components.setFallback((kind, id) => registeredMetadata(server, kind, id));
   }
@@ -160,7 +201,7 @@ export function authorize(server: object, options: GuardOptions): Authorizer {
     connect(
       transport instanceof GuardedTransport && transport.authorizer === authorizer
         ? transport
-        : new GuardedTransport(transport, authorizer, options),
+        : new GuardedTransport(transport, authorizer, guard),
     );
   return authorizer;
 }

@@ -1,5 +1,5 @@
 // This file is the complete public surface of @mcp-pdp/mcp.
-export { authorize } from "./authorize.js";
+export { type AuthorizeOptions, authorize } from "./authorize.js";
 export { TransportDecorator } from "./decorator.js";
 export {
   type DenyMode,

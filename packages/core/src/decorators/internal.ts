@@ -1,18 +1,17 @@
 /**
  * Helpers shared by the PDP decorators. Not part of the public surface.
  */
-import {
-  type Counter,
-  type Histogram,
-  type Meter,
-  type MeterProvider,
-  type Tracer,
-  type TracerProvider,
-  metrics,
-  trace,
+import type {
+  Counter,
+  Histogram,
+  Meter,
+  MeterProvider,
+  Tracer,
+  TracerProvider,
 } from "@opentelemetry/api";
 import { errorDecision } from "../http.js";
 import type { Decision } from "../model.js";
+import { type OtelApi, otelApi } from "../otel.js";
 
 /** The answer given to a caller whose abort signal fired. */
 export function abortedDecision(pdp: string): Decision {
@@ -130,6 +129,16 @@ function createInstruments(meter: Meter): Instruments {
   };
 }
 
+const noopInstrument = { add: () => undefined, record: () => undefined };
+
+/** What records nothing, where `@opentelemetry/api` is not installed. */
+const NOOP_INSTRUMENTS: Instruments = {
+  decisions: noopInstrument,
+  duration: noopInstrument,
+  cacheRequests: noopInstrument,
+  cacheHits: noopInstrument,
+};
+
 /**
  * Instruments for an explicit meter provider, or for whichever provider is global at the time of
  * the call. The metrics API has no proxy provider (a meter taken before the SDK is registered stays
@@ -140,7 +149,8 @@ export function instrumentsFor(explicit: MeterProvider | undefined): () => Instr
   let provider: MeterProvider | undefined;
   let instruments: Instruments | undefined;
   return () => {
-    const current = explicit ?? metrics.getMeterProvider();
+    const current = explicit ?? otelApi()?.metrics.getMeterProvider();
+    if (current === undefined) return NOOP_INSTRUMENTS;
     if (current !== provider || instruments === undefined) {
       provider = current;
       instruments = createInstruments(current.getMeter(INSTRUMENTATION_SCOPE));
@@ -150,11 +160,14 @@ export function instrumentsFor(explicit: MeterProvider | undefined): () => Instr
 }
 
 /** The tracer of an explicit provider, or of the global one (followed when it changes). */
-export function tracerFor(explicit: TracerProvider | undefined): () => Tracer {
+export function tracerFor(
+  explicit: TracerProvider | undefined,
+  api: OtelApi,
+): () => Tracer {
   let provider: TracerProvider | undefined;
   let tracer: Tracer | undefined;
   return () => {
-    const current = explicit ?? trace.getTracerProvider();
+    const current = explicit ?? api.trace.getTracerProvider();
     if (current !== provider || tracer === undefined) {
       provider = current;
       tracer = current.getTracer(INSTRUMENTATION_SCOPE);
