@@ -844,7 +844,11 @@ describe("guarded transport: answers the client cancelled, and transports that t
     };
     // params itself is the first level.
     await send({ id: 1, method: "ping", params: { deep: nested(100_000) } });
-    await send({ id: 2, method: "tools/call", params: { name: "read_file", arguments: nested(70) } });
+    await send({
+      id: 2,
+      method: "tools/call",
+      params: { name: "read_file", arguments: nested(70) },
+    });
     await send({ id: 3, method: "ping", params: { deep: nested(63) } });
     await pause();
     const byId = (id: number) => received.find((m) => m.id === id);
