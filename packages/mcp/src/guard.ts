@@ -100,19 +100,23 @@ const MAX_CANCELLED = 1024;
 const MAX_PARAMS_DEPTH = 64;
 
 /**
- * Whether `value` nests more than `left` levels of objects and arrays. The recursion stops at
- * `left`, so it cannot overflow the stack itself; JSON serializers, schema validators and copies
- * further on can, and they never see such params.
+ * Whether `value` (an object or array) nests more than `left` levels of objects and arrays. The
+ * recursion stops at `left`, so it cannot overflow the stack itself; JSON serializers, schema
+ * validators and copies further on can, and they never see such params. Primitives are skipped
+ * without a call: this runs on every request.
  */
-function tooDeep(value: unknown, left: number): boolean {
-  if (typeof value !== "object" || value === null) return false;
+function tooDeep(value: object, left: number): boolean {
   if (left === 0) return true;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (tooDeep(value[i], left - 1)) return true;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null && tooDeep(item, left - 1)) return true;
+    }
     return false;
   }
   for (const key in value) {
-    if (tooDeep((value as Record<string, unknown>)[key], left - 1)) return true;
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null && tooDeep(item, left - 1)) return true;
   }
   return false;
 }
@@ -260,7 +264,7 @@ export class GuardedTransport extends TransportDecorator {
         return;
       }
       const { params } = message as { params?: unknown };
-      if (params !== undefined && tooDeep(params, MAX_PARAMS_DEPTH)) {
+      if (typeof params === "object" && params !== null && tooDeep(params, MAX_PARAMS_DEPTH)) {
         this.#reply({ jsonrpc: "2.0", id, error: TOO_DEEP });
         return;
       }
