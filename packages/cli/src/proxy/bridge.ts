@@ -84,15 +84,9 @@ function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<
   });
 }
 
+/** Waits for `promise` (settled either way), for `ms` at most. */
 function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    clearTimeout(timer);
-  });
+  return deadline(promise, ms, "timed out").catch(() => undefined);
 }
 
 function line(stderr: Writable, text: string): void {
