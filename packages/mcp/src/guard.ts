@@ -126,6 +126,11 @@ const TOO_DEEP = {
   message: `Invalid params: nested deeper than ${MAX_PARAMS_DEPTH} levels`,
 } as const;
 
+const TOO_DEEP_RESULT = {
+  code: -32602,
+  message: `Invalid result: nested deeper than ${MAX_PARAMS_DEPTH} levels`,
+} as const;
+
 const FAILED: Decision = {
   allow: false,
   source: "error",
@@ -249,7 +254,19 @@ export class GuardedTransport extends TransportDecorator {
     // Each field is read once: messages come in many shapes, so every read is a slow lookup.
     const { method, id } = message as { method?: unknown; id?: unknown };
     if (typeof method !== "string") {
-      this.deliver(message, extra); // responses to the server's own requests
+      // Responses to the server's own requests (sampling, elicitation, roots). One nested too
+      // deep is answered to the server as an error, which then does not wait for it in vain.
+      const { result } = message as { result?: unknown };
+      if (
+        typeof result === "object" &&
+        result !== null &&
+        (typeof id === "string" || typeof id === "number") &&
+        tooDeep(result, MAX_PARAMS_DEPTH)
+      ) {
+        this.deliver({ jsonrpc: "2.0", id, error: TOO_DEEP_RESULT }, extra);
+        return;
+      }
+      this.deliver(message, extra);
       return;
     }
     if (typeof id === "string" || typeof id === "number") {

@@ -862,6 +862,23 @@ describe("guarded transport: answers the client cancelled, and transports that t
     expect(calls).toEqual([]);
   });
 
+  it("answers the server with -32602 for a client's response nested deeper than 64 levels", async () => {
+    const { fromClient, atServer } = await rawServer();
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    await fromClient({ id: "sampling-1", result: deep });
+    await fromClient({ id: "sampling-2", result: { content: { type: "text", text: "ok" } } });
+    await pause();
+    expect(atServer).toEqual([
+      {
+        jsonrpc: "2.0",
+        id: "sampling-1",
+        error: { code: -32602, message: "Invalid result: nested deeper than 64 levels" },
+      },
+      { jsonrpc: "2.0", id: "sampling-2", result: { content: { type: "text", text: "ok" } } },
+    ]);
+  });
+
   it("turns a transport's synchronous throw into a rejection, so a server's timer cannot crash", async () => {
     const throwing = {
       start: () => Promise.resolve(),
