@@ -412,7 +412,8 @@ export function eunomiaCoarseList(request: AuthorizationRequest): Decision | und
 /**
  * Eunomia policies decided together: within a policy the first matching rule decides, else its
  * default effect; across policies an explicit deny wins, then an explicit allow; a default effect
- * never grants.
+ * never grants. When several policies deny (or allow), the reason names the last one's rule, as
+ * the Eunomia server's does.
  */
 export class EunomiaPolicySet {
   readonly policies: readonly CompiledEunomiaPolicy[];
@@ -429,7 +430,10 @@ export class EunomiaPolicySet {
     const view = eunomiaView(request);
     const principal: Entity = { type: "principal", ...view.principal };
     const resource: Entity = { type: "resource", ...view.resource };
+    // Every policy is evaluated, and the last explicit deny (else the last explicit allow) is the
+    // one named, as the Eunomia server reports it: the same rule shows in both engines' reasons.
     let allow: Decision | undefined;
+    let deny: Decision | undefined;
     for (const policy of this.policies) {
       const rules = policy.byAction.get(view.action);
       if (!rules) continue;
@@ -437,12 +441,12 @@ export class EunomiaPolicySet {
         if (firstFailing(rule.principal, principal) || firstFailing(rule.resource, resource)) {
           continue;
         }
-        if (rule.effect === "deny") return rule.decision;
-        allow ??= rule.decision;
+        if (rule.effect === "deny") deny = rule.decision;
+        else allow = rule.decision;
         break;
       }
     }
-    return allow;
+    return deny ?? allow;
   }
 
   /** Each policy's rules up to its first match, with how each did. */

@@ -213,6 +213,25 @@ describe("Eunomia rule and policy semantics", () => {
       reason: 'denied by rule "deny-add" of policy "b"',
     },
     {
+      name: "when several policies deny, the last denying rule is named, as the server does",
+      policies: [
+        policy([denyAdd], { name: "a" }),
+        policy([allowAdd], { name: "b" }),
+        policy([{ ...denyAdd, name: "deny-add-too" }], { name: "c" }),
+      ],
+      allow: false,
+      reason: 'denied by rule "deny-add-too" of policy "c"',
+    },
+    {
+      name: "when several policies allow, the last allowing rule is named, as the server does",
+      policies: [
+        policy([allowAdd], { name: "a" }),
+        policy([{ ...allowAdd, name: "allow-add-too" }], { name: "b" }),
+      ],
+      allow: true,
+      reason: 'allowed by rule "allow-add-too" of policy "b"',
+    },
+    {
       name: "an explicit allow wins over another policy's default deny",
       policies: [policy([], { name: "a" }), policy([allowAdd], { name: "b" })],
       allow: true,
