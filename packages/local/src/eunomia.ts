@@ -140,9 +140,9 @@ const LIST_METHOD_OF_CALL: Record<string, string> = {
 const EXECUTE_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
 /**
- * Views a request the way eunomia-mcp builds its checks: principal `agent:<subject id>` with
- * attributes `agent_id` plus the subject's attributes (`user_id`, `user_agent`, claims) and its
- * `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
+ * Views a request the way eunomia-mcp 0.3.10 builds its checks: principal `agent:<subject id>`
+ * with attributes `agent_id`, `user_id` (default `"unknown"`), `user_agent` (default
+ * `"undefined"`), the subject's other attributes (`api_key`, claims) and its `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
  * `component_type`, `name`, `uri` and `arguments` (bounded with core's default limits, plus
  * `arguments_truncated: true` when they were cut); action `list` for a list method or a list item,
  * `execute` for tools/call, resources/read and prompts/get, else the method's verb.
@@ -180,7 +180,14 @@ export function eunomiaView(request: AuthorizationRequest): EunomiaCheckRequest 
     if (args.truncated) resource.arguments_truncated = true;
   }
   const subject = request.subject;
-  const principal: Record<string, unknown> = { agent_id: subject.id, ...subject.attributes };
+  // eunomia-mcp always sends user_id and user_agent, with these values when the header is absent:
+  // rules such as `user_id equals "unknown"` must decide here as they do there.
+  const principal: Record<string, unknown> = {
+    agent_id: subject.id,
+    user_id: "unknown",
+    user_agent: "undefined",
+    ...subject.attributes,
+  };
   if (subject.roles !== undefined && !Object.hasOwn(principal, "roles")) {
     principal.roles = [...subject.roles];
   }
