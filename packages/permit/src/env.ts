@@ -43,6 +43,7 @@ export const PERMIT_ENV = {
   PERMIT_MCP_PREFIX_RESOURCE_WITH_SERVER_NAME: envValue.boolean(),
   PERMIT_MCP_FLATTEN_TOOL_ARGUMENTS: envValue.boolean(),
   MCP_SERVER_NAME: envValue.string(),
+  MCP_PDP_TOOL_NAMES: envValue.oneOf(["normalize", "raw"]),
 };
 
 /**
@@ -107,7 +108,11 @@ function pdpOptions(e: PermitEnv, overrides: Partial<PermitPdpOptions>): PermitP
   };
 }
 
-/** Mapping options from permit-fastmcp's variables (`PERMIT_MCP_*`, and `MCP_SERVER_NAME`). */
+/**
+ * Mapping options from permit-fastmcp's variables (`PERMIT_MCP_*`, and `MCP_SERVER_NAME`). Tool
+ * names are actions as they are (`toolNames: "raw"`), as in permit-fastmcp, unless
+ * `MCP_PDP_TOOL_NAMES` says otherwise.
+ */
 export function permitMappingFromEnv(env: Env = process.env): MappingOptions {
   return mappingOptions(readPermitEnv(env));
 }
@@ -120,8 +125,9 @@ function mappingOptions(e: PermitEnv): MappingOptions {
     throw new ConfigError("PERMIT_MCP_TOOL_ARGUMENT_PREFIX must not be empty");
   }
   return {
-    // permit-fastmcp sends a tool's name as the action as it is (`read_file`, not `read-file`).
-    toolNames: "raw",
+    // permit-fastmcp sends a tool's name as the action as it is (`read_file`, not `read-file`);
+    // core's MCP_PDP_TOOL_NAMES still chooses, when set.
+    toolNames: e.MCP_PDP_TOOL_NAMES ?? "raw",
     ...(serverName !== undefined ? { serverName } : {}),
     ...(e.PERMIT_MCP_BYPASSED_METHODS !== undefined
       ? { bypass: e.PERMIT_MCP_BYPASSED_METHODS }

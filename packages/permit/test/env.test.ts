@@ -141,6 +141,14 @@ describe("permitOptionsFromEnv: mapping", () => {
     });
   });
 
+  it("sends tool names as they are unless MCP_PDP_TOOL_NAMES says otherwise", () => {
+    expect(permitMappingFromEnv({}).toolNames).toBe("raw");
+    expect(permitMappingFromEnv({ MCP_PDP_TOOL_NAMES: "normalize" }).toolNames).toBe("normalize");
+    expect(() => permitMappingFromEnv({ MCP_PDP_TOOL_NAMES: "lower" })).toThrow(
+      /MCP_PDP_TOOL_NAMES/,
+    );
+  });
+
   it("turns flattening off and falls back to MCP_SERVER_NAME", () => {
     expect(
       permitMappingFromEnv({ MCP_SERVER_NAME: "srv", PERMIT_MCP_FLATTEN_TOOL_ARGUMENTS: "0" }),
