@@ -41,7 +41,7 @@ export interface MappingOptions {
    * @defaultValue `"deny"`
    */
   readonly argumentOverflow?: "deny" | "truncate";
-  /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "ping", "notifications/*"]` */
+  /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "server/discover", "ping", "notifications/*"]` */
   readonly bypass?: readonly string[];
 }
 
@@ -81,7 +81,13 @@ export const DEFAULT_LIMITS: Required<ArgumentLimits> = Object.freeze({
   maxArrayItems: 64,
   maxKeyLength: 256,
 });
-export const DEFAULT_BYPASS: readonly string[] = ["initialize", "ping", "notifications/*"];
+export const DEFAULT_BYPASS: readonly string[] = [
+  "initialize",
+  // The 2026-07-28 handshake: it carries no component and every client sends it first.
+  "server/discover",
+  "ping",
+  "notifications/*",
+];
 const RESERVED_ATTRIBUTES = new Set([
   "tool_name",
   "mcp_method",
