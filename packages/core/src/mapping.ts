@@ -1,6 +1,7 @@
 import type { ComponentKind, Operation, Resource } from "./model.js";
 import type { Mutable } from "./types.js";
 import { ConfigError } from "./errors.js";
+import { is2026Method, map2026 } from "./mapping2026.js";
 
 /** Bounds on how tool arguments are flattened into `arg_*` attributes. */
 export interface ArgumentLimits {
@@ -535,6 +536,9 @@ export function mapRequest(
       };
     }
     default:
+      if (is2026Method(method)) {
+        return map2026(method, p, mapping, (c) => componentType(c, mapping), canonicalUri);
+      }
       break;
   }
   if (isListMethod(method)) {
