@@ -323,3 +323,45 @@ describe("SDK v2 over HTTP", () => {
     expect(errors.some((e) => e.message.includes("not a server"))).toBe(true);
   });
 });
+
+describe("SDK v2 subscriptions/listen over a guarded stdio connection", () => {
+  /** Allows a listen only when every resource it subscribes to is docs://readme. */
+  const listenPolicy = (req: AuthorizationRequest): boolean => {
+    if (req.action !== "listen") return readerPolicy(req);
+    const uris = req.resource.attributes.resource_uris as string[];
+    return uris.every((uri) => uri === "docs://readme");
+  };
+
+  async function modernClient(pdp: GuardOptions["pdp"]): Promise<Client> {
+    return overStdio("modern", (transport) =>
+      serveStdio(() => buildServer([]), {
+        transport: guardTransport(transport, options(pdp)),
+      }),
+    );
+  }
+
+  it("decides a listen on the resources it subscribes to, before the entry serves it", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const client = await modernClient(pdp);
+    const error = await errorOf(
+      client.listen({ resourceSubscriptions: ["docs://readme", "docs://secret"] }),
+    );
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+    const listen = pdp.requests.find((r) => r.action === "listen");
+    expect(listen?.resource).toEqual({
+      type: "demo_subscriptions",
+      attributes: {
+        mcp_method: "subscriptions/listen",
+        resource_uris: ["docs://readme", "docs://secret"],
+      },
+    });
+  });
+
+  it("opens a listen whose every resource the caller may read", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const client = await modernClient(pdp);
+    const subscription = await client.listen({ resourceSubscriptions: ["docs://readme"] });
+    closers.unshift(() => subscription.close());
+    expect(pdp.requests.filter((r) => r.action === "listen")).toHaveLength(1);
+  });
+});
