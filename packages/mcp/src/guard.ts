@@ -59,10 +59,19 @@ interface PendingList {
 function transportKind(transport: Transport): string {
   const name = transport.constructor.name;
   if (name.includes("Stdio")) return "stdio";
-  if (name.includes("StreamableHTTP")) return "http";
+  if (name.includes("StreamableHTTP") || name.includes("PerRequestHTTP")) return "http";
   if (name.includes("SSE")) return "sse";
   if (name.includes("InMemory")) return "memory";
   return name || "unknown";
+}
+
+/** Web `Headers` as the plain map identity resolvers read (names come lowercased). */
+function headerMap(headers: Headers): Record<string, string> {
+  const map: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    map[name] = value;
+  });
+  return map;
 }
 
 /**
@@ -137,6 +146,26 @@ const FAILED: Decision = {
   reason: "authorization failed unexpectedly",
   errorCode: "PDP_ERROR",
 };
+
+/** The `_meta` key by which a 2026-07-28 request names its protocol revision. */
+const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
+
+/**
+ * A result the guard answers itself, shaped for the request's protocol era: from 2026-07-28 on
+ * (a request that carries its revision in `_meta`), a result says it is `complete` and a list
+ * carries cache hints (a client rejects either missing); this list is for this caller only.
+ */
+function ownResult(
+  params: Record<string, unknown> | undefined,
+  result: Record<string, unknown>,
+  list = false,
+): Record<string, unknown> {
+  const meta = params?._meta;
+  if (typeof meta !== "object" || meta === null || !(PROTOCOL_VERSION_META in meta)) return result;
+  return list
+    ? { ...result, resultType: "complete", ttlMs: 0, cacheScope: "private" }
+    : { ...result, resultType: "complete" };
+}
 
 /** The reason shown to the client for a deny. */
 function clientReason(decision: Decision, exposeReasons: boolean): string {
@@ -230,7 +259,13 @@ export class GuardedTransport extends TransportDecorator {
       pending.context,
       pending.subject,
     );
-    await this.inner.send({ ...message, result }, options);
+    // A filtered page is this caller's view: a 2026-07-28 cache hint may not let a shared cache
+    // hand it to anyone else.
+    const scoped = "cacheScope" in result;
+    await this.inner.send(
+      { ...message, result: scoped ? { ...result, cacheScope: "private" } : result },
+      options,
+    );
   }
 
   #context(id: RequestId | undefined, extra: MessageExtraInfo | undefined): RequestContext {
@@ -243,6 +278,11 @@ export class GuardedTransport extends TransportDecorator {
     } = { transport: this.#kind };
     const headers = extra?.requestInfo?.headers;
     if (headers) context.headers = headers;
+    else if (extra !== undefined) {
+      // SDK v2 hands over the web `Request` instead of `requestInfo`.
+      const request = (extra as { request?: { headers?: unknown } }).request;
+      if (request?.headers instanceof Headers) context.headers = headerMap(request.headers);
+    }
     if (extra?.authInfo) context.authInfo = extra.authInfo;
     const sessionId = this.inner.sessionId;
     if (sessionId !== undefined) context.sessionId = sessionId;
@@ -406,7 +446,9 @@ export class GuardedTransport extends TransportDecorator {
     // The coarse list check denied: the caller sees an empty list rather than an error.
     const empty = Authorizer.emptyList(method);
     this.#reply(
-      empty ? { jsonrpc: "2.0", id, result: empty } : this.#denial(message, outcome.decision),
+      empty
+        ? { jsonrpc: "2.0", id, result: ownResult(message.params, empty, true) }
+        : this.#denial(message, outcome.decision),
     );
   }
 
@@ -429,7 +471,10 @@ export class GuardedTransport extends TransportDecorator {
       return {
         jsonrpc: "2.0",
         id: message.id,
-        result: { content: [{ type: "text", text: `Unauthorized: ${reason}` }], isError: true },
+        result: ownResult(message.params, {
+          content: [{ type: "text", text: `Unauthorized: ${reason}` }],
+          isError: true,
+        }),
       };
     }
     if (this.#denyMode === "not-found") {

@@ -8,6 +8,7 @@ describe("@mcp-pdp/mcp public surface", () => {
       "TransportDecorator",
       "UNAUTHORIZED_CODE",
       "authorize",
+      "authorizeFactory",
       "guardTransport",
     ]);
   });
