@@ -13,3 +13,10 @@ describe("@mcp-pdp/mcp public surface", () => {
     ]);
   });
 });
+
+describe("@mcp-pdp/mcp/fastmcp public surface", () => {
+  it("exports exactly the FastMCP entry points", async () => {
+    const mod = await import("@mcp-pdp/mcp/fastmcp");
+    expect(Object.keys(mod).sort()).toEqual(["authorizeFastMCP", "defaultSubject", "forwardAuth"]);
+  });
+});
