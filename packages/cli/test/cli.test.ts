@@ -68,8 +68,12 @@ describe("mcp-pdp command line", () => {
     expect(run.stderr).toContain("Usage: mcp-pdp <command>");
   });
 
-  it("declares the mcp-pdp bin", () => {
-    expect(pkg.bin).toEqual({ "mcp-pdp": "./dist/cli.js" });
+  it("declares the mcp-pdp bin as a committed shim that runs the compiled command", () => {
+    expect(pkg.bin).toEqual({ "mcp-pdp": "./bin/mcp-pdp.js" });
+    // The shim exists before any build, so installing a fresh clone can link it.
+    const shim = readFileSync(new URL("../bin/mcp-pdp.js", import.meta.url), "utf8");
+    expect(shim.startsWith("#!/usr/bin/env node\n")).toBe(true);
+    expect(shim).toMatch(/^import "\.\.\/dist\/cli\.js";$/m);
   });
 });
 
