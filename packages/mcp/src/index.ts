@@ -1,5 +1,10 @@
 // This file is the complete public surface of @mcp-pdp/mcp.
 export { type AuthorizeOptions, authorize } from "./authorize.js";
+export {
+  type IdentityChallengeOptions,
+  type NodeMiddleware,
+  identityChallenge,
+} from "./challenge.js";
 export { TransportDecorator } from "./decorator.js";
 export {
   type DenyMode,

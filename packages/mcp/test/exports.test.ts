@@ -9,6 +9,7 @@ describe("@mcp-pdp/mcp public surface", () => {
       "UNAUTHORIZED_CODE",
       "authorize",
       "guardTransport",
+      "identityChallenge",
     ]);
   });
 });
