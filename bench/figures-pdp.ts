@@ -1,14 +1,24 @@
 /**
  * Figures below the MCP layer: the local engine against casbin and Cedar, single-flight in the
- * cache, and the Permit adapter against the official `permitio` client.
+ * cache, the Permit adapter against the official `permitio` client, and what batching costs a
+ * caller that checks one thing at a time.
  */
-import type { AuthorizationRequest, Subject } from "@mcp-pdp/core";
-import { Authorizer, withCache } from "@mcp-pdp/core";
+import type { AuthorizationRequest, PolicyDecisionPoint, Subject } from "@mcp-pdp/core";
+import { Authorizer, withBatching, withCache } from "@mcp-pdp/core";
 import { permitPdp, toPermitQuery } from "@mcp-pdp/permit";
 import { Permit } from "permitio";
 import { engines, workload } from "./engines.js";
 import { API_KEY, SERVER_NAME, permitPolicy, pick, prng } from "./fixtures.js";
-import { formatRate, interleave, median, pool, round, time } from "./measure.js";
+import {
+  formatMs,
+  formatRate,
+  interleave,
+  median,
+  pairedRatio,
+  pool,
+  round,
+  time,
+} from "./measure.js";
 import type { RemotePdp } from "./remote.js";
 import type { Figure } from "./report.js";
 
@@ -258,5 +268,78 @@ export async function permitVsPermitio(remote: RemotePdp): Promise<Figure> {
     };
   } finally {
     await ours.close();
+  }
+}
+
+/** Checks per timed sample of `lone-check-batched`, each awaited before the next starts. */
+const LONE_CHECKS = 50;
+
+/**
+ * A caller that awaits one check at a time, through `permitPdp` with and without `withBatching()`
+ * in front, against the fake PDP over loopback HTTP: time with batching / time without. Batching
+ * must cost such a caller nothing, since there is nothing to gather.
+ */
+export async function loneCheckBatched(remote: RemotePdp, rounds: number): Promise<Figure> {
+  const random = prng(11);
+  const users = Array.from({ length: 10 }, (_, i): Subject => ({
+    id: `user${i}`,
+    authenticated: true,
+    roles: [pick(["user", "guest"], random)],
+  }));
+  const tools = ["read_note", "search_notes", "write_note", "admin_purge"];
+  const requests = Array.from({ length: LONE_CHECKS }, (_, i) =>
+    toolRequest(builder, pick(users, random), pick(tools, random), i),
+  );
+  const expected = requests.map((r) => permitPolicy(toPermitQuery(r)));
+  const bare = permitPdp({ url: remote.url, apiKey: API_KEY });
+  const batched = withBatching()(permitPdp({ url: remote.url, apiKey: API_KEY }));
+  const sequence = (pdp: PolicyDecisionPoint, side: string) => async () => {
+    for (let i = 0; i < LONE_CHECKS; i++) {
+      const d = await pdp.check(requests[i] as AuthorizationRequest);
+      if (d.source === "error" || d.allow !== expected[i]) {
+        throw new Error(
+          `lone-check-batched: ${side} decided check ${i} wrongly (${d.reason ?? ""})`,
+        );
+      }
+    }
+  };
+  try {
+    await remote.reset();
+    const samples = await interleave(
+      {
+        bare: { run: sequence(bare, "bare"), per: LONE_CHECKS },
+        batched: { run: sequence(batched, "batched"), per: LONE_CHECKS },
+      },
+      { warmup: 10, rounds },
+    );
+    const stats = await remote.stats();
+    const sent = (rounds + 10) * 2 * LONE_CHECKS;
+    // Every check reached the PDP, and each on its own: nothing was held back to be gathered.
+    if (stats.decisionRequests !== sent || stats.bulkSizes.length > 0) {
+      throw new Error(
+        `lone-check-batched: ${sent} checks made ${stats.decisionRequests} requests, ${stats.bulkSizes.length} of them bulk`,
+      );
+    }
+    const bareMs = median(samples.bare ?? []);
+    const batchedMs = median(samples.batched ?? []);
+    return {
+      name: "lone-check-batched",
+      baseline: formatMs(bareMs) + "/check",
+      subject: formatMs(batchedMs) + "/check",
+      ratio: batchedMs / bareMs,
+      target: 1.1,
+      better: "lower",
+      details: {
+        baselineMedianMs: round(bareMs),
+        subjectMedianMs: round(batchedMs),
+        pairedRatioMedian: round(pairedRatio(samples.bare ?? [], samples.batched ?? [])),
+        samples: samples.bare?.length ?? 0,
+        checksPerSample: LONE_CHECKS,
+        pdpRequests: stats.decisionRequests,
+      },
+    };
+  } finally {
+    await bare.close();
+    await batched.close?.();
   }
 }

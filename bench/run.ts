@@ -7,7 +7,7 @@
  *   pnpm bench call-local list-cached   some of them
  */
 import { fileURLToPath } from "node:url";
-import { engineVsPeers, permitVsPermitio, singleflight } from "./figures-pdp.js";
+import { engineVsPeers, loneCheckBatched, permitVsPermitio, singleflight } from "./figures-pdp.js";
 import { callLocal, callRemoteCached, listBatched, listCached } from "./figures-mcp.js";
 import { type RemotePdp, startRemotePdp } from "./remote.js";
 import { type Figure, passes, table, writeResults } from "./report.js";
@@ -22,6 +22,7 @@ const FIGURES: Record<string, Runner> = {
   "engine-vs-peers": () => engineVsPeers(3),
   singleflight: (remote) => singleflight(remote),
   "permit-vs-permitio": (remote) => permitVsPermitio(remote),
+  "lone-check-batched": (remote) => loneCheckBatched(remote, 200),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

@@ -3,7 +3,7 @@ import { readFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const dirs = ["test", "bench"];
+const dirs = ["test", "test/mcp-conformance", "bench"];
 for (const group of ["packages", "examples"]) {
   const base = join(root, group);
   if (existsSync(base)) for (const d of readdirSync(base)) dirs.push(join(group, d));

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 
-const dirs = ["test", "bench"];
+const dirs = ["test", "test/mcp-conformance", "bench"];
 for (const group of ["packages", "examples"]) {
   if (existsSync(group)) for (const d of readdirSync(group)) dirs.push(`${group}/${d}`);
 }

@@ -1,5 +1,6 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -132,4 +133,97 @@ export function auditEvents(text: string): Record<string, unknown>[] {
     }
   }
   return events;
+}
+
+/** A proxy process spoken to in raw JSON-RPC lines, as a client that does what it likes. */
+export interface RawProxy {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly stderr: () => string;
+  /** Every message the proxy wrote to stdout so far. */
+  readonly messages: () => Record<string, unknown>[];
+  /** Writes messages (or a ready-made line) to the proxy's stdin in one chunk. */
+  readonly send: (...messages: (Record<string, unknown> | string)[]) => void;
+  /** Resolves with the first message answering `id`, as soon as it is written. */
+  readonly answerTo: (id: string | number) => Promise<Record<string, unknown>>;
+  /** Stops the proxy and resolves once it exited. */
+  readonly stop: () => Promise<void>;
+}
+
+/** Starts `mcp-pdp proxy <args>` with its stdin open, for a client written by hand. */
+export function startRawProxy(args: string[], env: Record<string, string> = {}): RawProxy {
+  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, "proxy", ...args], {
+    env: { PATH: process.env.PATH ?? "", MCP_PDP_AUDIT: "off", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let pending = "";
+  let stderr = "";
+  const received: Record<string, unknown>[] = [];
+  const arrived = new EventEmitter();
+  child.stdout.on("data", (d: Buffer) => {
+    const lines = (pending + d.toString()).split("\n");
+    pending = lines.pop() ?? "";
+    for (const line of lines.filter(Boolean)) {
+      received.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    arrived.emit("message");
+  });
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) =>
+    child.once("exit", () => {
+      resolve();
+    }),
+  );
+  return {
+    child,
+    stderr: () => stderr,
+    messages: () => received,
+    send: (...messages) => {
+      child.stdin.write(
+        messages
+          .map((m) => (typeof m === "string" ? m : JSON.stringify({ jsonrpc: "2.0", ...m })) + "\n")
+          .join(""),
+      );
+    },
+    answerTo: (id) =>
+      new Promise((resolve, reject) => {
+        const look = (): void => {
+          const found = received.find((m) => m.id === id && m.method === undefined);
+          if (!found) return;
+          arrived.off("message", look);
+          resolve(found);
+        };
+        arrived.on("message", look);
+        void exited.then(() => {
+          reject(new Error(`the proxy exited before answering ${JSON.stringify(id)}: ${stderr}`));
+        });
+        look();
+      }),
+    stop: async () => {
+      child.stdin.end();
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** The `initialize` request of a client written by hand. */
+export const RAW_INITIALIZE = {
+  id: 1,
+  method: "initialize",
+  params: {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "raw", version: "1" },
+  },
+};
+
+/** The names of the entities in server-memory's file (one JSON object per line). */
+export function memoryEntities(file: string): string[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { type: string; name?: string })
+    .filter((item) => item.type === "entity")
+    .map((item) => item.name ?? "");
 }

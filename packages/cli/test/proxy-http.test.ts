@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Authorizer } from "@mcp-pdp/core";
@@ -112,6 +113,23 @@ function initializeRequest(name: string): Record<string, unknown> {
     method: "initialize",
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } },
   };
+}
+
+/** POSTs `body` with exactly these headers (Host included, which fetch cannot set); resolves with the status. */
+function rawRequest(url: URL, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers },
+      (res) => {
+        res.resume();
+        res.once("end", () => {
+          resolve(res.statusCode ?? 0);
+        });
+      },
+    );
+    req.once("error", reject);
+    req.end(body);
+  });
 }
 
 function alive(pid: number): boolean {
@@ -305,11 +323,12 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       const [one, two] = pids() as [number, number];
       await (first.transport as StreamableHTTPClientTransport).terminateSession();
       await first.close();
-      await expect.poll(() => alive(one)).toBe(false);
+      // A process's exit takes its time on a loaded machine: a generous bound, not a guess.
+      await expect.poll(() => alive(one), { timeout: 30_000 }).toBe(false);
       expect(alive(two)).toBe(true);
       proxy.child.kill("SIGTERM");
       expect(await proxy.exited).toBe(0);
-      await expect.poll(() => alive(two)).toBe(false);
+      await expect.poll(() => alive(two), { timeout: 30_000 }).toBe(false);
       await second.close().catch(() => undefined);
     } finally {
       proxy.child.kill("SIGKILL");
@@ -342,6 +361,47 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
         body,
       });
       expect(elsewhere.status).toBe(404);
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+  });
+
+  it("refuses a bad Host, Origin, Accept or Content-Type before starting a server process", async () => {
+    // The server notes each start of its process in a file, then runs server-memory.
+    const starts = join(dir, "starts.txt");
+    const counted = join(dir, "counted-server.mjs");
+    writeFileSync(
+      counted,
+      `import { appendFileSync } from "node:fs";\nappendFileSync(${JSON.stringify(starts)}, "started\\n");\nawait import(${JSON.stringify(pathToFileURL(MEMORY_SERVER).href)});\n`,
+    );
+    const proxy = await startHttpProxy(["--policy", policy], [process.execPath, counted], {
+      MEMORY_FILE_PATH: join(dir, "memory7.jsonl"),
+    });
+    const started = () =>
+      existsSync(starts) ? readFileSync(starts, "utf8").split("\n").length - 1 : 0;
+    const reported = () => [...proxy.stderr().matchAll(/server started \(pid \d+\)/g)].length;
+    try {
+      const body = JSON.stringify({ jsonrpc: "2.0", ...initializeRequest("refused") });
+      const port = proxy.url.port;
+      const refusals: [Record<string, string>, number][] = [
+        [{ ...POST_HEADERS, host: "evil.example" }, 403],
+        [{ ...POST_HEADERS, host: `evil.example:${port}` }, 403],
+        [{ ...POST_HEADERS, origin: "http://evil.example" }, 403],
+        [{ ...POST_HEADERS, accept: "application/json" }, 406],
+        [{ ...POST_HEADERS, "content-type": "text/plain" }, 415],
+      ];
+      for (const [headers, status] of refusals) {
+        expect(await rawRequest(proxy.url, headers, body)).toBe(status);
+      }
+      expect(reported()).toBe(0);
+      expect(started()).toBe(0);
+      // A valid client, with a loopback Origin, gets its server.
+      const client = await connect(proxy.url, { origin: `http://localhost:${port}` });
+      expect((await client.listTools()).tools).toEqual([]);
+      await client.close();
+      expect(reported()).toBe(1);
+      expect(started()).toBe(1);
     } finally {
       proxy.child.kill("SIGTERM");
       await proxy.exited;

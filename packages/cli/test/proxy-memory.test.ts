@@ -1,8 +1,14 @@
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MEMORY_SERVER, auditEvents, connectThroughProxy, tempDir } from "./helpers.js";
+import {
+  MEMORY_SERVER,
+  auditEvents,
+  connectThroughProxy,
+  memoryEntities,
+  tempDir,
+} from "./helpers.js";
 
 // The memory server keeps a knowledge graph in MEMORY_FILE_PATH (one JSON object per line).
 const POLICY = `version: 1
@@ -63,13 +69,7 @@ function proxied(subject: string, roles: string[]) {
 }
 
 function entityNames(): string[] {
-  if (!existsSync(memoryFile)) return [];
-  return readFileSync(memoryFile, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { type: string; name?: string })
-    .filter((item) => item.type === "entity")
-    .map((item) => item.name ?? "");
+  return memoryEntities(memoryFile);
 }
 
 async function denial(promise: Promise<unknown>): Promise<McpError> {

@@ -3,7 +3,15 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../src/index.js";
-import { CLI, MEMORY_SERVER, NODE_FLAGS, runCli, runMain, tempDir } from "./helpers.js";
+import {
+  CLI,
+  MEMORY_SERVER,
+  NODE_FLAGS,
+  RAW_INITIALIZE,
+  runCli,
+  runMain,
+  tempDir,
+} from "./helpers.js";
 
 let dir: string;
 let cleanup: () => void;
@@ -74,16 +82,7 @@ function startProxy(args: string[], env: Record<string, string> = {}): Proxy {
   };
 }
 
-const INITIALIZE = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-};
+const INITIALIZE = { jsonrpc: "2.0", ...RAW_INITIALIZE };
 
 function send(proxy: Proxy, message: unknown): void {
   proxy.child.stdin.write(JSON.stringify(message) + "\n");

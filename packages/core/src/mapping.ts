@@ -1,6 +1,7 @@
 import type { ComponentKind, Operation, Resource } from "./model.js";
 import type { Mutable } from "./types.js";
 import { ConfigError } from "./errors.js";
+import { is2026Method, map2026 } from "./mapping2026.js";
 
 /** Bounds on how tool arguments are flattened into `arg_*` attributes. */
 export interface ArgumentLimits {
@@ -41,7 +42,7 @@ export interface MappingOptions {
    * @defaultValue `"deny"`
    */
   readonly argumentOverflow?: "deny" | "truncate";
-  /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "ping", "notifications/*"]` */
+  /** Methods (globs with `*`) that are never checked. @defaultValue `["initialize", "server/discover", "ping", "notifications/*"]` */
   readonly bypass?: readonly string[];
 }
 
@@ -81,7 +82,13 @@ export const DEFAULT_LIMITS: Required<ArgumentLimits> = Object.freeze({
   maxArrayItems: 64,
   maxKeyLength: 256,
 });
-export const DEFAULT_BYPASS: readonly string[] = ["initialize", "ping", "notifications/*"];
+export const DEFAULT_BYPASS: readonly string[] = [
+  "initialize",
+  // The 2026-07-28 handshake: it carries no component and every client sends it first.
+  "server/discover",
+  "ping",
+  "notifications/*",
+];
 const RESERVED_ATTRIBUTES = new Set([
   "tool_name",
   "mcp_method",
@@ -529,6 +536,9 @@ export function mapRequest(
       };
     }
     default:
+      if (is2026Method(method)) {
+        return map2026(method, p, mapping, (c) => componentType(c, mapping), canonicalUri);
+      }
       break;
   }
   if (isListMethod(method)) {

@@ -29,13 +29,58 @@ describe("withBatching over a PDP with checkMany", () => {
     expect(inner.bulkCalls).toEqual([2, 2]);
   });
 
-  it("sends a partial batch after maxWaitMs", async () => {
+  it("sends a lone check at once as a single check, without waiting maxWaitMs", async () => {
     const inner = recordingPdp(policy());
-    const pdp = withBatching({ maxBatchSize: 10, maxWaitMs: 5 })(inner);
-    const first = pdp.check(callTool("ok-1"));
-    await tick(30);
-    expect(inner.bulkCalls).toEqual([1]);
+    const pdp = withBatching({ maxBatchSize: 10, maxWaitMs: 1000 })(inner);
+    const started = performance.now();
+    expect(await pdp.check(callTool("ok-1"))).toMatchObject({ allow: true });
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(inner.checkCalls).toBe(1);
+    expect(inner.bulkCalls).toEqual([]);
+  });
+
+  it("sends checks awaited one after another each at once", async () => {
+    const inner = recordingPdp(policy());
+    const pdp = withBatching({ maxWaitMs: 1000 })(inner);
+    const started = performance.now();
+    for (const name of ["ok-1", "no-1", "ok-2", "no-2", "ok-3"]) {
+      expect((await pdp.check(callTool(name))).allow).toBe(name.startsWith("ok"));
+    }
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(inner.checkCalls).toBe(5);
+  });
+
+  it("gathers the checks that arrive while a batch is in flight and sends them when it returns", async () => {
+    const inner = manualPdp();
+    const pdp = withBatching({ maxWaitMs: 1000 })(inner);
+    const first = pdp.check(callTool("first"));
+    await until(() => inner.pending.length === 1);
+    const later = ["a", "b", "c"].map((n) => pdp.check(callTool(n)));
+    await tick(20);
+    expect(inner.calls).toBe(1);
+    inner.pending[0]?.resolve({ allow: true, source: "pdp" });
     expect(await first).toMatchObject({ allow: true });
+    await until(() => inner.bulk.length === 1);
+    expect(inner.bulk[0]?.requests.map((r) => r.operation.name)).toEqual(["a", "b", "c"]);
+    inner.bulk[0]?.resolve([true, false, true].map((allow) => ({ allow, source: "pdp" })));
+    expect((await Promise.all(later)).map((d) => d.allow)).toEqual([true, false, true]);
+  });
+
+  it("sends the checks gathered behind a slow batch after maxWaitMs", async () => {
+    const inner = manualPdp();
+    const pdp = withBatching({ maxWaitMs: 10 })(inner);
+    const first = pdp.check(callTool("slow"));
+    await until(() => inner.pending.length === 1);
+    const later = ["a", "b"].map((n) => pdp.check(callTool(n)));
+    await until(() => inner.bulk.length === 1);
+    expect(inner.bulk[0]?.requests.map((r) => r.operation.name)).toEqual(["a", "b"]);
+    inner.bulk[0]?.resolve([
+      { allow: true, source: "pdp" },
+      { allow: false, source: "pdp" },
+    ]);
+    expect((await Promise.all(later)).map((d) => d.allow)).toEqual([true, false]);
+    inner.pending[0]?.resolve({ allow: false, source: "pdp" });
+    expect(await first).toMatchObject({ allow: false });
   });
 
   it("splits a checkMany larger than maxBatchSize and keeps the order", async () => {

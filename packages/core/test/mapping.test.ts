@@ -184,7 +184,7 @@ describe("default mapping, method by method", () => {
 
 describe("bypass", () => {
   it("bypasses initialize, ping and every notification by default", () => {
-    expect(DEFAULT_BYPASS).toEqual(["initialize", "ping", "notifications/*"]);
+    expect(DEFAULT_BYPASS).toEqual(["initialize", "server/discover", "ping", "notifications/*"]);
     for (const method of [
       "initialize",
       "ping",

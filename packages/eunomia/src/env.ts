@@ -1,5 +1,6 @@
-import { type Env, type IdentityResolver, envValue, eunomiaIdentity, readEnv } from "@mcp-pdp/core";
+import { type Env, type IdentityResolver, envValue, readEnv } from "@mcp-pdp/core";
 import { type EunomiaAdmin, type EunomiaAdminOptions, eunomiaAdmin } from "./admin.js";
+import { eunomiaMcpIdentity } from "./identity.js";
 import { type EunomiaPdp, type EunomiaPdpOptions, eunomiaPdp } from "./pdp.js";
 
 /** The environment variables read by this package, with their validators. */
@@ -44,14 +45,14 @@ export function eunomiaAdminFromEnv(
 /** What {@link eunomiaOptionsFromEnv} returns: spread it into `authorize(server, ...)`. */
 export interface EunomiaAuthorizeOptions {
   readonly pdp: EunomiaPdp;
-  /** eunomia-mcp's identity: `X-Agent-ID`, `X-User-ID`, `User-Agent`. */
+  /** eunomia-mcp's identity: `X-Agent-ID`, `X-User-ID`, `User-Agent`, `Authorization`. */
   readonly identity: IdentityResolver;
 }
 
-/** The PDP from the environment plus eunomia-mcp's header identity. */
+/** The PDP from the environment plus eunomia-mcp's header identity ({@link eunomiaMcpIdentity}). */
 export function eunomiaOptionsFromEnv(
   overrides: EunomiaPdpOptions = {},
   env: Env = process.env,
 ): EunomiaAuthorizeOptions {
-  return { pdp: eunomiaFromEnv(overrides, env), identity: eunomiaIdentity() };
+  return { pdp: eunomiaFromEnv(overrides, env), identity: eunomiaMcpIdentity() };
 }

@@ -2,6 +2,7 @@
 export * from "./pdp.js";
 export * from "./admin.js";
 export * from "./env.js";
+export * from "./identity.js";
 export {
   eunomiaView,
   type EunomiaCheckRequest,

@@ -9,6 +9,7 @@ it("exports exactly its public surface", () => {
     "eunomiaAdmin",
     "eunomiaAdminFromEnv",
     "eunomiaFromEnv",
+    "eunomiaMcpIdentity",
     "eunomiaOptionsFromEnv",
     "eunomiaPdp",
     "eunomiaView",

@@ -140,9 +140,9 @@ const LIST_METHOD_OF_CALL: Record<string, string> = {
 const EXECUTE_METHODS = new Set(["tools/call", "resources/read", "prompts/get"]);
 
 /**
- * Views a request the way eunomia-mcp builds its checks: principal `agent:<subject id>` with
- * attributes `agent_id` plus the subject's attributes (`user_id`, `user_agent`, claims) and its
- * `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
+ * Views a request the way eunomia-mcp 0.3.10 builds its checks: principal `agent:<subject id>`
+ * with attributes `agent_id`, `user_id` (default `"unknown"`), `user_agent` (default
+ * `"undefined"`), the subject's other attributes (`api_key`, claims) and its `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
  * `component_type`, `name`, `uri` and `arguments` (bounded with core's default limits, plus
  * `arguments_truncated: true` when they were cut); action `list` for a list method or a list item,
  * `execute` for tools/call, resources/read and prompts/get, else the method's verb.
@@ -180,7 +180,14 @@ export function eunomiaView(request: AuthorizationRequest): EunomiaCheckRequest 
     if (args.truncated) resource.arguments_truncated = true;
   }
   const subject = request.subject;
-  const principal: Record<string, unknown> = { agent_id: subject.id, ...subject.attributes };
+  // eunomia-mcp always sends user_id and user_agent, with these values when the header is absent:
+  // rules such as `user_id equals "unknown"` must decide here as they do there.
+  const principal: Record<string, unknown> = {
+    agent_id: subject.id,
+    user_id: "unknown",
+    user_agent: "undefined",
+    ...subject.attributes,
+  };
   if (subject.roles !== undefined && !Object.hasOwn(principal, "roles")) {
     principal.roles = [...subject.roles];
   }
@@ -412,7 +419,8 @@ export function eunomiaCoarseList(request: AuthorizationRequest): Decision | und
 /**
  * Eunomia policies decided together: within a policy the first matching rule decides, else its
  * default effect; across policies an explicit deny wins, then an explicit allow; a default effect
- * never grants.
+ * never grants. When several policies deny (or allow), the reason names the last one's rule, as
+ * the Eunomia server's does.
  */
 export class EunomiaPolicySet {
   readonly policies: readonly CompiledEunomiaPolicy[];
@@ -429,7 +437,10 @@ export class EunomiaPolicySet {
     const view = eunomiaView(request);
     const principal: Entity = { type: "principal", ...view.principal };
     const resource: Entity = { type: "resource", ...view.resource };
+    // Every policy is evaluated, and the last explicit deny (else the last explicit allow) is the
+    // one named, as the Eunomia server reports it: the same rule shows in both engines' reasons.
     let allow: Decision | undefined;
+    let deny: Decision | undefined;
     for (const policy of this.policies) {
       const rules = policy.byAction.get(view.action);
       if (!rules) continue;
@@ -437,12 +448,12 @@ export class EunomiaPolicySet {
         if (firstFailing(rule.principal, principal) || firstFailing(rule.resource, resource)) {
           continue;
         }
-        if (rule.effect === "deny") return rule.decision;
-        allow ??= rule.decision;
+        if (rule.effect === "deny") deny = rule.decision;
+        else allow = rule.decision;
         break;
       }
     }
-    return allow;
+    return deny ?? allow;
   }
 
   /** Each policy's rules up to its first match, with how each did. */

@@ -213,6 +213,25 @@ describe("Eunomia rule and policy semantics", () => {
       reason: 'denied by rule "deny-add" of policy "b"',
     },
     {
+      name: "when several policies deny, the last denying rule is named, as the server does",
+      policies: [
+        policy([denyAdd], { name: "a" }),
+        policy([allowAdd], { name: "b" }),
+        policy([{ ...denyAdd, name: "deny-add-too" }], { name: "c" }),
+      ],
+      allow: false,
+      reason: 'denied by rule "deny-add-too" of policy "c"',
+    },
+    {
+      name: "when several policies allow, the last allowing rule is named, as the server does",
+      policies: [
+        policy([allowAdd], { name: "a" }),
+        policy([{ ...allowAdd, name: "allow-add-too" }], { name: "b" }),
+      ],
+      allow: true,
+      reason: 'allowed by rule "allow-add-too" of policy "b"',
+    },
+    {
       name: "an explicit allow wins over another policy's default deny",
       policies: [policy([], { name: "a" }), policy([allowAdd], { name: "b" })],
       allow: true,
@@ -520,8 +539,27 @@ describe("eunomiaView", () => {
     );
     expect(view.principal).toEqual({
       uri: "agent:bot",
-      attributes: { agent_id: "bot", roles: "custom" },
+      attributes: { agent_id: "bot", user_id: "unknown", user_agent: "undefined", roles: "custom" },
     });
+  });
+
+  it("fills in eunomia-mcp's user_id and user_agent defaults, so rules on them decide alike", () => {
+    const anonymousUser = policy([
+      {
+        name: "no-user",
+        effect: "allow",
+        actions: ["execute"],
+        principal_conditions: [
+          { path: "attributes.user_id", operator: "equals", value: "unknown" },
+          { path: "attributes.user_agent", operator: "equals", value: "undefined" },
+        ],
+      },
+    ]);
+    const pdp = localPdp({ policies: [anonymousUser] });
+    const bare: Subject = { id: "bot", authenticated: false, attributes: { agent_id: "bot" } };
+    expect(pdp.decide(tool(bare, "add")).allow).toBe(true);
+    const named: Subject = { ...bare, attributes: { agent_id: "bot", user_id: "u1" } };
+    expect(pdp.decide(tool(named, "add")).allow).toBe(false);
   });
 });
 

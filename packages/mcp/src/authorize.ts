@@ -150,7 +150,7 @@ export interface AuthorizeOptions extends GuardOptions {
  * be configured by its environment alone. A bad value throws a {@link ConfigError} naming the
  * variable, so the server fails at start-up rather than deciding with a default.
  */
-function withEnvironment(options: AuthorizeOptions): GuardOptions {
+export function withEnvironment(options: AuthorizeOptions): GuardOptions {
   const { env = process.env, ...given } = options;
   const e = readMcpPdpEnv(env);
   const denyMode = given.denyMode ?? e.MCP_PDP_DENY_MODE;

@@ -47,6 +47,17 @@ export abstract class TransportDecorator implements Transport {
   get setProtocolVersion() {
     return this.inner.setProtocolVersion?.bind(this.inner);
   }
+  // Members of the SDK v2 Transport, read by its Protocol and McpServer when present: each is
+  // passed through as the inner transport has it, so wrapping changes nothing v2 relies on.
+  get hasPerRequestStream(): boolean {
+    return (this.inner as V2Members).hasPerRequestStream === true;
+  }
+  get setSupportedProtocolVersions(): ((versions: string[]) => void) | undefined {
+    return bound(this.inner, (this.inner as V2Members).setSupportedProtocolVersions);
+  }
+  get setScopeChallengeResolver(): ((resolver: unknown) => void) | undefined {
+    return bound(this.inner, (this.inner as V2Members).setScopeChallengeResolver);
+  }
 
   start(): Promise<void> {
     return this.inner.start();
@@ -77,6 +88,20 @@ export abstract class TransportDecorator implements Transport {
   protected deliver(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
     this.#onmessage?.(message, extra);
   }
+}
+
+/** The members an SDK v2 transport may have beyond the 1.x `Transport` interface. */
+interface V2Members {
+  readonly hasPerRequestStream?: boolean;
+  readonly setSupportedProtocolVersions?: (versions: string[]) => void;
+  readonly setScopeChallengeResolver?: (resolver: unknown) => void;
+}
+
+function bound<A extends unknown[]>(
+  target: object,
+  method: ((...args: A) => void) | undefined,
+): ((...args: A) => void) | undefined {
+  return typeof method === "function" ? method.bind(target) : undefined;
 }
 
 /** Anything thrown, as an Error (transports and their callers expect one). */

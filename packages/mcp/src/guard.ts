@@ -49,8 +49,9 @@ interface JsonRpcRequest {
   params?: Record<string, unknown>;
 }
 
+/** A list request handed to the server: its result is filtered for this caller on the way back. */
 interface PendingList {
-  readonly method: string;
+  readonly method: ListMethod;
   readonly subject: Subject;
   readonly context: RequestContext;
 }
@@ -58,10 +59,19 @@ interface PendingList {
 function transportKind(transport: Transport): string {
   const name = transport.constructor.name;
   if (name.includes("Stdio")) return "stdio";
-  if (name.includes("StreamableHTTP")) return "http";
+  if (name.includes("StreamableHTTP") || name.includes("PerRequestHTTP")) return "http";
   if (name.includes("SSE")) return "sse";
   if (name.includes("InMemory")) return "memory";
   return name || "unknown";
+}
+
+/** Web `Headers` as the plain map identity resolvers read (names come lowercased). */
+function headerMap(headers: Headers): Record<string, string> {
+  const map: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    map[name] = value;
+  });
+  return map;
 }
 
 /**
@@ -85,9 +95,50 @@ class Deciding {
 }
 
 /** The state of a request the server has and the client cancelled. */
-const CANCELLED = "cancelled";
-/** Cancelled ids held at most; the oldest is freed first. */
+const CANCELLED: unique symbol = Symbol("cancelled");
+/**
+ * Requests the server holds that the client cancelled, at most. Their ids stay taken until the
+ * server answers (an SDK server never does), so past this bound a cancellation is not forwarded:
+ * the request completes and its answer goes the normal, filtered way (a client ignores answers to
+ * requests it cancelled). Freeing an id the server still holds instead would let a reused id
+ * receive the old request's answer.
+ */
 const MAX_CANCELLED = 1024;
+
+/** Nesting depth of a message's params accepted at most. */
+const MAX_PARAMS_DEPTH = 64;
+
+/**
+ * Whether `value` (an object or array) nests more than `left` levels of objects and arrays. The
+ * recursion stops at `left`, so it cannot overflow the stack itself; JSON serializers, schema
+ * validators and copies further on can, and they never see such params. Primitives are skipped
+ * without a call: this runs on every request.
+ */
+function tooDeep(value: object, left: number): boolean {
+  if (left === 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (typeof item === "object" && item !== null && tooDeep(item, left - 1)) return true;
+    }
+    return false;
+  }
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null && tooDeep(item, left - 1)) return true;
+  }
+  return false;
+}
+
+const TOO_DEEP = {
+  code: -32602,
+  message: `Invalid params: nested deeper than ${MAX_PARAMS_DEPTH} levels`,
+} as const;
+
+const TOO_DEEP_RESULT = {
+  code: -32602,
+  message: `Invalid result: nested deeper than ${MAX_PARAMS_DEPTH} levels`,
+} as const;
 
 const FAILED: Decision = {
   allow: false,
@@ -95,6 +146,26 @@ const FAILED: Decision = {
   reason: "authorization failed unexpectedly",
   errorCode: "PDP_ERROR",
 };
+
+/** The `_meta` key by which a 2026-07-28 request names its protocol revision. */
+const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
+
+/**
+ * A result the guard answers itself, shaped for the request's protocol era: from 2026-07-28 on
+ * (a request that carries its revision in `_meta`), a result says it is `complete` and a list
+ * carries cache hints (a client rejects either missing); this list is for this caller only.
+ */
+function ownResult(
+  params: Record<string, unknown> | undefined,
+  result: Record<string, unknown>,
+  list = false,
+): Record<string, unknown> {
+  const meta = params?._meta;
+  if (typeof meta !== "object" || meta === null || !(PROTOCOL_VERSION_META in meta)) return result;
+  return list
+    ? { ...result, resultType: "complete", ttlMs: 0, cacheScope: "private" }
+    : { ...result, resultType: "complete" };
+}
 
 /** The reason shown to the client for a deny. */
 function clientReason(decision: Decision, exposeReasons: boolean): string {
@@ -115,16 +186,16 @@ export class GuardedTransport extends TransportDecorator {
   readonly #denyMode: DenyMode;
   readonly #exposeReasons: boolean;
   readonly #kind: string;
-  readonly #lists = new Map<RequestId, PendingList>();
   /**
-   * Client requests in flight, by id: being decided (their {@link Deciding}), handed to the server
-   * and not yet answered (`null`), or handed to the server and then cancelled by the client
-   * (`CANCELLED`: the id stays taken, and a late answer is dropped). One map, so a request costs
-   * one lookup to check its id.
+   * Client requests in flight, by id: being decided (their {@link Deciding}); handed to the server
+   * and not yet answered (the method's name, or the {@link PendingList} of a list to filter); or
+   * handed to the server and then cancelled by the client (`CANCELLED`). An id stays taken until
+   * the server answered it, so an answer always meets the request it belongs to. One map, so a
+   * request costs one lookup to check its id.
    */
-  readonly #inFlight = new Map<RequestId, Deciding | null | typeof CANCELLED>();
-  /** Ids held as `CANCELLED`, oldest first: an SDK server never answers them, so they are bounded. */
-  readonly #cancelled: RequestId[] = [];
+  readonly #inFlight = new Map<RequestId, Deciding | string | PendingList | typeof CANCELLED>();
+  /** How many ids are held as `CANCELLED` (see {@link MAX_CANCELLED}). */
+  #cancelled = 0;
 
   constructor(
     inner: Transport,
@@ -140,9 +211,8 @@ export class GuardedTransport extends TransportDecorator {
 
   override close(): Promise<void> {
     for (const pending of this.#inFlight.values()) if (pending instanceof Deciding) pending.abort();
-    this.#lists.clear();
     this.#inFlight.clear();
-    this.#cancelled.length = 0;
+    this.#cancelled = 0;
     return super.close();
   }
 
@@ -163,35 +233,39 @@ export class GuardedTransport extends TransportDecorator {
       return this.inner.send(message, options);
     }
     const state = this.#inFlight.get(m.id);
-    if (state !== null) {
-      // Not a request the server holds: one the client cancelled (which must not come back
-      // unfiltered, nor free its id twice), or none at all. Dropped.
-      if (state === CANCELLED) this.#forget(m.id);
+    // Not a request the server holds (none at all, or one still being decided): dropped.
+    if (state === undefined || state instanceof Deciding) return Promise.resolve();
+    this.#inFlight.delete(m.id);
+    if (state === CANCELLED) {
+      // The client cancelled it: it must not come back at all (a list would come unfiltered).
+      this.#cancelled--;
       return Promise.resolve();
     }
-    this.#inFlight.delete(m.id);
-    const pending = this.#lists.get(m.id);
-    if (pending === undefined) return this.inner.send(message, options);
-    this.#lists.delete(m.id);
-    const method = pending.method;
-    if (m.result === undefined || !isListMethod(method)) return this.inner.send(message, options);
-    return this.#sendFiltered(message, method, m.result, pending, options);
+    if (typeof state === "string" || m.result === undefined) {
+      return this.inner.send(message, options);
+    }
+    return this.#sendFiltered(message, m.result, state, options);
   }
 
   async #sendFiltered(
     message: JSONRPCMessage,
-    method: ListMethod,
     page: unknown,
     pending: PendingList,
     options: TransportSendOptions | undefined,
   ): Promise<void> {
     const { result } = await this.authorizer.filterList(
-      method,
+      pending.method,
       page,
       pending.context,
       pending.subject,
     );
-    await this.inner.send({ ...message, result }, options);
+    // A filtered page is this caller's view: a 2026-07-28 cache hint may not let a shared cache
+    // hand it to anyone else.
+    const scoped = "cacheScope" in result;
+    await this.inner.send(
+      { ...message, result: scoped ? { ...result, cacheScope: "private" } : result },
+      options,
+    );
   }
 
   #context(id: RequestId | undefined, extra: MessageExtraInfo | undefined): RequestContext {
@@ -204,6 +278,11 @@ export class GuardedTransport extends TransportDecorator {
     } = { transport: this.#kind };
     const headers = extra?.requestInfo?.headers;
     if (headers) context.headers = headers;
+    else if (extra !== undefined) {
+      // SDK v2 hands over the web `Request` instead of `requestInfo`.
+      const request = (extra as { request?: { headers?: unknown } }).request;
+      if (request?.headers instanceof Headers) context.headers = headerMap(request.headers);
+    }
     if (extra?.authInfo) context.authInfo = extra.authInfo;
     const sessionId = this.inner.sessionId;
     if (sessionId !== undefined) context.sessionId = sessionId;
@@ -215,7 +294,19 @@ export class GuardedTransport extends TransportDecorator {
     // Each field is read once: messages come in many shapes, so every read is a slow lookup.
     const { method, id } = message as { method?: unknown; id?: unknown };
     if (typeof method !== "string") {
-      this.deliver(message, extra); // responses to the server's own requests
+      // Responses to the server's own requests (sampling, elicitation, roots). One nested too
+      // deep is answered to the server as an error, which then does not wait for it in vain.
+      const { result } = message as { result?: unknown };
+      if (
+        typeof result === "object" &&
+        result !== null &&
+        (typeof id === "string" || typeof id === "number") &&
+        tooDeep(result, MAX_PARAMS_DEPTH)
+      ) {
+        this.deliver({ jsonrpc: "2.0", id, error: TOO_DEEP_RESULT }, extra);
+        return;
+      }
+      this.deliver(message, extra);
       return;
     }
     if (typeof id === "string" || typeof id === "number") {
@@ -229,8 +320,13 @@ export class GuardedTransport extends TransportDecorator {
         });
         return;
       }
+      const { params } = message as { params?: unknown };
+      if (typeof params === "object" && params !== null && tooDeep(params, MAX_PARAMS_DEPTH)) {
+        this.#reply({ jsonrpc: "2.0", id, error: TOO_DEEP });
+        return;
+      }
       if (this.authorizer.isBypassed(method)) {
-        this.#inFlight.set(id, null);
+        this.#inFlight.set(id, method);
         this.deliver(message, extra);
         return;
       }
@@ -242,25 +338,27 @@ export class GuardedTransport extends TransportDecorator {
       return;
     }
     const params = (message as { params?: Record<string, unknown> }).params;
+    if (params !== undefined && tooDeep(params, MAX_PARAMS_DEPTH)) {
+      // A notification cannot be answered: refused, and said so.
+      this.reportError(new Error(`${method}: ${TOO_DEEP.message}; dropped`));
+      return;
+    }
     if (method === "notifications/cancelled") {
-      const cancelled = params?.requestId as RequestId | undefined;
-      if (cancelled !== undefined) {
-        const pending = this.#inFlight.get(cancelled);
-        // One still being decided is dropped when its decision comes (and holds its id until
-        // then). One the server has keeps its id until the server answers anyway (the answer is
-        // dropped, never sent unfiltered) or, as SDK servers do, never does.
-        if (pending instanceof Deciding) {
-          pending.abort();
-          this.#lists.delete(cancelled);
-        } else if (pending === null) {
-          this.#inFlight.set(cancelled, CANCELLED);
-          this.#lists.delete(cancelled);
-          this.#cancelled.push(cancelled);
-          if (this.#cancelled.length > MAX_CANCELLED) {
-            const oldest = this.#cancelled.shift() as RequestId;
-            if (this.#inFlight.get(oldest) === CANCELLED) this.#inFlight.delete(oldest);
-          }
-        }
+      const cancelled = params?.requestId;
+      const pending =
+        typeof cancelled === "string" || typeof cancelled === "number"
+          ? this.#inFlight.get(cancelled)
+          : undefined;
+      // One still being decided is dropped when its decision comes (and holds its id until
+      // then). One the server has keeps its id until the server answers anyway (the answer is
+      // dropped, never sent unfiltered) or, as SDK servers do, never does.
+      if (pending instanceof Deciding) {
+        pending.abort();
+      } else if (pending !== undefined && pending !== CANCELLED) {
+        // Past the bound the server is not told: it answers, and the answer is filtered as usual.
+        if (this.#cancelled >= MAX_CANCELLED) return;
+        this.#inFlight.set(cancelled as RequestId, CANCELLED);
+        this.#cancelled++;
       }
     }
     if (this.authorizer.isBypassed(method)) {
@@ -334,17 +432,23 @@ export class GuardedTransport extends TransportDecorator {
     // A request the client cancelled while it was being decided is dropped without an answer.
     if (pending.aborted) return;
     if (outcome.kind === "bypass" || outcome.decision.allow) {
-      if (outcome.kind === "decided" && isListMethod(method)) {
-        this.#lists.set(id, { method, subject: outcome.subject, context });
-      }
-      this.#inFlight.set(id, null);
-      this.deliver(this.#asDecided(message, method, outcome), extra);
+      this.#inFlight.set(
+        id,
+        outcome.kind === "decided" && isListMethod(method)
+          ? { method, subject: outcome.subject, context }
+          : method,
+      );
+      // Decided on the canonical form of a resource URI, but the server gets the client's own
+      // spelling: it matches URIs as the strings it listed.
+      this.deliver(message, extra);
       return;
     }
     // The coarse list check denied: the caller sees an empty list rather than an error.
     const empty = Authorizer.emptyList(method);
     this.#reply(
-      empty ? { jsonrpc: "2.0", id, result: empty } : this.#denial(message, outcome.decision),
+      empty
+        ? { jsonrpc: "2.0", id, result: ownResult(message.params, empty, true) }
+        : this.#denial(message, outcome.decision),
     );
   }
 
@@ -359,24 +463,6 @@ export class GuardedTransport extends TransportDecorator {
       });
   }
 
-  /** Frees a cancelled request's id once the server answered it after all. */
-  #forget(id: RequestId): void {
-    this.#inFlight.delete(id);
-    const at = this.#cancelled.indexOf(id);
-    if (at !== -1) this.#cancelled.splice(at, 1);
-  }
-
-  /**
-   * The request as it was decided: a resource URI the client spelt differently (`DOCS://x`,
-   * `a/../x`) is handed to the server in the canonical form the decision was about.
-   */
-  #asDecided(message: JsonRpcRequest, method: string, outcome: Authorization): JSONRPCMessage {
-    if (outcome.kind !== "decided" || !method.startsWith("resources/")) return message;
-    const uri = outcome.request.operation.uri;
-    if (uri === undefined || message.params?.uri === uri) return message;
-    return { ...message, params: { ...message.params, uri } };
-  }
-
   #denial(message: JsonRpcRequest, decision: Decision): JSONRPCMessage {
     const reason = clientReason(decision, this.#exposeReasons);
     const params = message.params ?? {};
@@ -385,7 +471,10 @@ export class GuardedTransport extends TransportDecorator {
       return {
         jsonrpc: "2.0",
         id: message.id,
-        result: { content: [{ type: "text", text: `Unauthorized: ${reason}` }], isError: true },
+        result: ownResult(message.params, {
+          content: [{ type: "text", text: `Unauthorized: ${reason}` }],
+          isError: true,
+        }),
       };
     }
     if (this.#denyMode === "not-found") {

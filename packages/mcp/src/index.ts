@@ -1,5 +1,6 @@
 // This file is the complete public surface of @mcp-pdp/mcp.
 export { type AuthorizeOptions, authorize } from "./authorize.js";
+export { authorizeFactory } from "./factory.js";
 export {
   type IdentityChallengeOptions,
   type NodeMiddleware,

@@ -8,8 +8,16 @@ describe("@mcp-pdp/mcp public surface", () => {
       "TransportDecorator",
       "UNAUTHORIZED_CODE",
       "authorize",
+      "authorizeFactory",
       "guardTransport",
       "identityChallenge",
     ]);
+  });
+});
+
+describe("@mcp-pdp/mcp/fastmcp public surface", () => {
+  it("exports exactly the FastMCP entry points", async () => {
+    const mod = await import("@mcp-pdp/mcp/fastmcp");
+    expect(Object.keys(mod).sort()).toEqual(["authorizeFastMCP", "defaultSubject", "forwardAuth"]);
   });
 });

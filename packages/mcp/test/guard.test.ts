@@ -12,6 +12,7 @@ import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mc
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
+  ListResourcesRequestSchema,
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
@@ -621,17 +622,53 @@ describe("guard hardening", () => {
     expect(seen).toEqual([]);
   });
 
-  it("hands a low-level server the canonical URI the decision was about", async () => {
+  it("hands the server the client's exact URI, decided on its canonical form", async () => {
+    // A server that serves exactly the strings it lists, as many low-level servers do.
+    const listed = ["file:///tmp/My Notes.txt", "https://example.com", "docs://a/b/../c"];
+    const server = new Server({ name: "exact", version: "1" }, { capabilities: { resources: {} } });
     const seen: string[] = [];
-    const server = new Server({ name: "low", version: "1" }, { capabilities: { resources: {} } });
+    server.setRequestHandler(ListResourcesRequestSchema, () => ({
+      resources: listed.map((uri) => ({ uri, name: uri })),
+    }));
     server.setRequestHandler(ReadResourceRequestSchema, (req) => {
       seen.push(req.params.uri);
-      return { contents: [] };
+      if (!listed.includes(req.params.uri)) {
+        throw new McpError(-32002, `Resource ${req.params.uri} not found`);
+      }
+      return { contents: [{ uri: req.params.uri, text: `content of ${req.params.uri}` }] };
     });
-    authorize(server, options(functionPdp((r) => r.resource.key === "docs://host/open")));
+    const pdp = recordingPdp(allowAll());
+    authorize(server, options(pdp));
     const client = await connect(server);
-    await client.readResource({ uri: "DOCS://host/x/../open" });
-    expect(seen).toEqual(["docs://host/open"]);
+    const { resources } = await client.listResources();
+    expect(resources.map((r) => r.uri)).toEqual(listed);
+    for (const uri of listed) {
+      const read = await client.readResource({ uri });
+      expect(read.contents).toEqual([{ uri, text: `content of ${uri}` }]);
+    }
+    expect(seen).toEqual(listed);
+    // The decisions were about the canonical forms.
+    const decided = pdp.requests
+      .filter((r) => r.operation.method === "resources/read" && r.operation.phase === "call")
+      .map((r) => r.resource.key);
+    expect(decided).toEqual(["file:///tmp/My%20Notes.txt", "https://example.com/", "docs://a/c"]);
+  });
+
+  it("denies a read of another spelling of a denied URI, as the canonical form is decided", async () => {
+    const server = new Server({ name: "exact", version: "1" }, { capabilities: { resources: {} } });
+    const seen: string[] = [];
+    server.setRequestHandler(ReadResourceRequestSchema, (req) => {
+      seen.push(req.params.uri);
+      return { contents: [{ uri: req.params.uri, text: "C" }] };
+    });
+    authorize(server, options(functionPdp((r) => r.resource.key !== "docs://a/c")));
+    const client = await connect(server);
+    for (const uri of ["docs://a/c", "docs://a/b/../c"]) {
+      await expect(client.readResource({ uri })).rejects.toMatchObject({
+        code: UNAUTHORIZED_CODE,
+      });
+    }
+    expect(seen).toEqual([]);
   });
 
   it("answers a deny when deciding throws unexpectedly, instead of leaving the request hanging", async () => {
@@ -743,6 +780,102 @@ describe("guarded transport: answers the client cancelled, and transports that t
     const answers = atClient.filter((m) => m.id === 3 && m.result !== undefined);
     expect(answers.map((m) => (m.result as typeof tools).tools.map((t) => t.name))).toEqual([
       ["public"],
+    ]);
+  });
+
+  it("never frees the id of a cancelled request the server still holds, however many are cancelled", async () => {
+    const { fromClient, fromServer, atServer, atClient } = await rawServer();
+    // A list the client cancels; the server holds it.
+    await fromClient({ id: "x", method: "tools/list" });
+    await pause();
+    await fromClient({ method: "notifications/cancelled", params: { requestId: "x" } });
+    // Enough cancelled calls that a bounded memory of cancelled ids would drop "x".
+    for (let id = 1; id <= 1100; id++) {
+      await fromClient({ id, method: "tools/call", params: { name: "public" } });
+    }
+    await pause();
+    for (let id = 1; id <= 1100; id++) {
+      await fromClient({ method: "notifications/cancelled", params: { requestId: id } });
+    }
+    await pause();
+    // Past the bound, cancellations are not forwarded: those requests complete normally.
+    const cancels = () => atServer.filter((m) => m.method === "notifications/cancelled");
+    expect(cancels()).toHaveLength(1024);
+    await fromClient({ id: 2000, method: "tools/list" });
+    await pause();
+    await fromClient({ method: "notifications/cancelled", params: { requestId: 2000 } });
+    await pause();
+    expect(cancels()).toHaveLength(1024);
+    // The id is still taken: a ping reusing it is refused, so it can't collect the list's answer.
+    await fromClient({ id: "x", method: "ping" });
+    await pause();
+    expect(atServer.filter((m) => m.id === "x").map((m) => m.method)).toEqual(["tools/list"]);
+    await fromServer({ id: "x", result: tools });
+    await fromServer({ id: "x", result: {} });
+    await fromServer({ id: 2000, result: tools });
+    await pause();
+    expect(atClient.filter((m) => m.id === "x")).toEqual([
+      expect.objectContaining({ error: expect.objectContaining({ code: -32600 }) }),
+    ]);
+    // The uncancelled list's answer is filtered as usual.
+    const late = atClient.find((m) => m.id === 2000)?.result as typeof tools;
+    expect(late.tools.map((t) => t.name)).toEqual(["public"]);
+  });
+
+  it("refuses params nested deeper than 64 levels with -32602 before anything walks them", async () => {
+    const calls: string[] = [];
+    const { send, received } = await (async () => {
+      const server = buildServer(calls);
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      authorize(server, { pdp: allowAll(), audit: false });
+      await server.connect(serverSide);
+      const got: Record<string, unknown>[] = [];
+      clientSide.onmessage = (m) => got.push(m);
+      await clientSide.start();
+      return {
+        received: got,
+        send: (m: Record<string, unknown>) => clientSide.send({ jsonrpc: "2.0", ...m } as never),
+      };
+    })();
+    const nested = (depth: number): Record<string, unknown> => {
+      let value: Record<string, unknown> = {};
+      for (let i = 1; i < depth; i++) value = { a: value };
+      return value;
+    };
+    // params itself is the first level.
+    await send({ id: 1, method: "ping", params: { deep: nested(100_000) } });
+    await send({
+      id: 2,
+      method: "tools/call",
+      params: { name: "read_file", arguments: nested(70) },
+    });
+    await send({ id: 3, method: "ping", params: { deep: nested(63) } });
+    await pause();
+    const byId = (id: number) => received.find((m) => m.id === id);
+    for (const id of [1, 2]) {
+      expect(byId(id)?.error).toEqual({
+        code: -32602,
+        message: "Invalid params: nested deeper than 64 levels",
+      });
+    }
+    expect(byId(3)?.result).toEqual({});
+    expect(calls).toEqual([]);
+  });
+
+  it("answers the server with -32602 for a client's response nested deeper than 64 levels", async () => {
+    const { fromClient, atServer } = await rawServer();
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) deep = { a: deep };
+    await fromClient({ id: "sampling-1", result: deep });
+    await fromClient({ id: "sampling-2", result: { content: { type: "text", text: "ok" } } });
+    await pause();
+    expect(atServer).toEqual([
+      {
+        jsonrpc: "2.0",
+        id: "sampling-1",
+        error: { code: -32602, message: "Invalid result: nested deeper than 64 levels" },
+      },
+      { jsonrpc: "2.0", id: "sampling-2", result: { content: { type: "text", text: "ok" } } },
     ]);
   });
 

@@ -4,8 +4,11 @@ import {
   type Env,
   type IdentityResolver,
   type MappingOptions,
+  type RequestContext,
+  type Subject,
   authInfoIdentity,
   envValue,
+  getHeader,
   JWT_ALGORITHMS,
   fixedIdentity,
   headerIdentity,
@@ -40,6 +43,7 @@ export const PERMIT_ENV = {
   PERMIT_MCP_PREFIX_RESOURCE_WITH_SERVER_NAME: envValue.boolean(),
   PERMIT_MCP_FLATTEN_TOOL_ARGUMENTS: envValue.boolean(),
   MCP_SERVER_NAME: envValue.string(),
+  MCP_PDP_TOOL_NAMES: envValue.oneOf(["normalize", "raw"]),
 };
 
 /**
@@ -104,7 +108,11 @@ function pdpOptions(e: PermitEnv, overrides: Partial<PermitPdpOptions>): PermitP
   };
 }
 
-/** Mapping options from permit-fastmcp's variables (`PERMIT_MCP_*`, and `MCP_SERVER_NAME`). */
+/**
+ * Mapping options from permit-fastmcp's variables (`PERMIT_MCP_*`, and `MCP_SERVER_NAME`). Tool
+ * names are actions as they are (`toolNames: "raw"`), as in permit-fastmcp, unless
+ * `MCP_PDP_TOOL_NAMES` says otherwise.
+ */
 export function permitMappingFromEnv(env: Env = process.env): MappingOptions {
   return mappingOptions(readPermitEnv(env));
 }
@@ -117,6 +125,9 @@ function mappingOptions(e: PermitEnv): MappingOptions {
     throw new ConfigError("PERMIT_MCP_TOOL_ARGUMENT_PREFIX must not be empty");
   }
   return {
+    // permit-fastmcp sends a tool's name as the action as it is (`read_file`, not `read-file`);
+    // core's MCP_PDP_TOOL_NAMES still chooses, when set.
+    toolNames: e.MCP_PDP_TOOL_NAMES ?? "raw",
     ...(serverName !== undefined ? { serverName } : {}),
     ...(e.PERMIT_MCP_BYPASSED_METHODS !== undefined
       ? { bypass: e.PERMIT_MCP_BYPASSED_METHODS }
@@ -136,10 +147,12 @@ function mappingOptions(e: PermitEnv): MappingOptions {
 /**
  * The identity resolver chosen by `PERMIT_MCP_IDENTITY_MODE`:
  * - `fixed` (default): everyone is `PERMIT_MCP_IDENTITY_FIXED_VALUE` (default `client`);
- * - `header`: `PERMIT_MCP_IDENTITY_HEADER` (default `Authorization`) matched against
- *   `PERMIT_MCP_IDENTITY_HEADER_REGEX` (default `[Bb]earer (.+)`, first group);
- * - `jwt`: a token in that header verified with `PERMIT_MCP_IDENTITY_JWT_SECRET` (an HMAC secret,
- *   or a PEM public key) for `PERMIT_MCP_JWT_ALGORITHMS`, subject from `PERMIT_MCP_IDENTITY_JWT_FIELD`;
+ * - `header`: the whole value of `PERMIT_MCP_IDENTITY_HEADER` (default `Authorization`), as
+ *   permit-fastmcp sends it (`PERMIT_MCP_IDENTITY_HEADER_REGEX` applies to `jwt` mode only);
+ * - `jwt`: the token taken from that header by `PERMIT_MCP_IDENTITY_HEADER_REGEX` (default
+ *   `[Bb]earer (.+)`, first group, matched at the start of the value), verified with
+ *   `PERMIT_MCP_IDENTITY_JWT_SECRET` (an HMAC secret, or a PEM public key) for
+ *   `PERMIT_MCP_JWT_ALGORITHMS`, subject from `PERMIT_MCP_IDENTITY_JWT_FIELD`;
  * - `source`: the transport's auth info (client id) set by the SDK's bearer middleware.
  */
 export function permitIdentityFromEnv(env: Env = process.env): IdentityResolver {
@@ -153,19 +166,10 @@ function identity(e: PermitEnv): IdentityResolver {
     case "fixed":
       return fixedIdentity(e.PERMIT_MCP_IDENTITY_FIXED_VALUE ?? "client");
     case "header":
-      try {
-        // permit-fastmcp's header mode: the bearer token is the Permit user key. The subject is
-        // marked as a credential id, so audit events carry its digest instead.
-        return headerIdentity({
-          header,
-          regex: e.PERMIT_MCP_IDENTITY_HEADER_REGEX ?? "[Bb]earer (.+)",
-          allowCredentialAsIdentity: true,
-        });
-      } catch (error) {
-        throw new ConfigError(`PERMIT_MCP_IDENTITY_HEADER_REGEX: not a valid regular expression`, {
-          cause: error,
-        });
-      }
+      // permit-fastmcp's header mode: the header's whole value is the Permit user key (`X-Client-ID:
+      // client-42` is user `client-42`; with `Authorization`, `Bearer <token>` as it stands). A
+      // credential header's value is marked as such, so audit events carry its digest instead.
+      return headerIdentity({ header, allowCredentialAsIdentity: true });
     case "jwt":
       return jwt(e, header);
     case "source":
@@ -202,17 +206,56 @@ function jwt(e: PermitEnv, header: string): IdentityResolver {
         : "PERMIT_MCP_JWT_ALGORITHMS: a shared secret in PERMIT_MCP_IDENTITY_JWT_SECRET needs HS256/HS384/HS512",
     );
   }
+  const pattern = tokenPattern(e.PERMIT_MCP_IDENTITY_HEADER_REGEX ?? "[Bb]earer (.+)");
+  let verify: IdentityResolver;
   try {
-    return jwtIdentity({
+    verify = jwtIdentity({
       algorithms,
       ...(isPublicKey ? { publicKey: secret } : { secret }),
-      header,
+      header: "authorization",
       subjectClaim: e.PERMIT_MCP_IDENTITY_JWT_FIELD ?? "sub",
     });
   } catch (error) {
     // The core message never holds the secret; prefix it with the variable to fix.
     const detail = error instanceof Error ? error.message : String(error);
     throw new ConfigError(`PERMIT_MCP_IDENTITY_JWT_SECRET / PERMIT_MCP_JWT_ALGORITHMS: ${detail}`, {
+      cause: error,
+    });
+  }
+  return function permitJwt(context) {
+    const raw = getHeader(context.headers, header);
+    const token = raw === undefined ? undefined : pattern.exec(raw)?.[1];
+    if (token === undefined || token === "") {
+      return unauthenticated(
+        raw === undefined
+          ? `missing header ${header}`
+          : `header ${header} does not match PERMIT_MCP_IDENTITY_HEADER_REGEX`,
+      );
+    }
+    // Only the token extracted here is verified: no other header or transport auth info.
+    return verify({ ...noCredentials(context), headers: { authorization: `Bearer ${token}` } });
+  };
+}
+
+/** The context without what could carry a token. */
+function noCredentials(context: RequestContext): RequestContext {
+  const { headers: _headers, authInfo: _authInfo, ...rest } = context;
+  return rest;
+}
+
+function unauthenticated(reason: string): Subject {
+  return { id: "anonymous", authenticated: false, attributes: { identity_error: reason } };
+}
+
+/**
+ * `PERMIT_MCP_IDENTITY_HEADER_REGEX` anchored at the start of the value, as Python's `re.match`
+ * applies it (without the g and y flags, whose lastIndex would carry over between requests).
+ */
+function tokenPattern(source: string): RegExp {
+  try {
+    return new RegExp(`^(?:${source})`);
+  } catch (error) {
+    throw new ConfigError("PERMIT_MCP_IDENTITY_HEADER_REGEX: not a valid regular expression", {
       cause: error,
     });
   }

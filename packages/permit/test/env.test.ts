@@ -104,7 +104,7 @@ function request() {
 describe("permitOptionsFromEnv: mapping", () => {
   it("defaults to permit-fastmcp's mapping", async () => {
     const o = options({});
-    expect(o.mapping).toEqual({});
+    expect(o.mapping).toEqual({ toolNames: "raw" });
     await decide(o, {});
     const q = fake.queries()[0]!;
     expect(q.resource.type).toBe("mcp_server");
@@ -123,6 +123,7 @@ describe("permitOptionsFromEnv: mapping", () => {
       PERMIT_MCP_BYPASSED_METHODS: '["initialize","ping","tools/call"]',
     });
     expect(o.mapping).toEqual({
+      toolNames: "raw",
       serverName: "notes",
       actionPrefix: "do_",
       resourcePrefix: "",
@@ -140,10 +141,18 @@ describe("permitOptionsFromEnv: mapping", () => {
     });
   });
 
+  it("sends tool names as they are unless MCP_PDP_TOOL_NAMES says otherwise", () => {
+    expect(permitMappingFromEnv({}).toolNames).toBe("raw");
+    expect(permitMappingFromEnv({ MCP_PDP_TOOL_NAMES: "normalize" }).toolNames).toBe("normalize");
+    expect(() => permitMappingFromEnv({ MCP_PDP_TOOL_NAMES: "lower" })).toThrow(
+      /MCP_PDP_TOOL_NAMES/,
+    );
+  });
+
   it("turns flattening off and falls back to MCP_SERVER_NAME", () => {
     expect(
       permitMappingFromEnv({ MCP_SERVER_NAME: "srv", PERMIT_MCP_FLATTEN_TOOL_ARGUMENTS: "0" }),
-    ).toEqual({ serverName: "srv", flattenArguments: false });
+    ).toEqual({ toolNames: "raw", serverName: "srv", flattenArguments: false });
   });
 
   it("names the variable of a bad value", () => {
@@ -173,23 +182,7 @@ describe("permitOptionsFromEnv: identity", () => {
     expect(fake.queries()[1]?.user.key).toBe("ops");
   });
 
-  it("reads a header with the default bearer pattern, or a custom header and pattern", async () => {
-    await decide(options({ PERMIT_MCP_IDENTITY_MODE: "header" }), {
-      headers: { authorization: "Bearer bob" },
-    });
-    expect(fake.queries()[0]?.user.key).toBe("bob");
-    await decide(
-      options({
-        PERMIT_MCP_IDENTITY_MODE: "header",
-        PERMIT_MCP_IDENTITY_HEADER: "X-User",
-        PERMIT_MCP_IDENTITY_HEADER_REGEX: "^user:(\\w+)$",
-      }),
-      { headers: { "x-user": "user:carol" } },
-    );
-    expect(fake.queries()[1]?.user.key).toBe("carol");
-  });
-
-  it("sends the bearer token as the user key in header mode but never audits it", async () => {
+  it("sends the whole Authorization value as the user key in header mode but never audits it", async () => {
     const token = "tok_permit_user_0123456789";
     const o = options({ PERMIT_MCP_IDENTITY_MODE: "header" });
     const audit = memoryAuditSink();
@@ -198,7 +191,7 @@ describe("permitOptionsFromEnv: identity", () => {
     await authorizer.authorize("tools/call", { name: "greet" }, context);
     const subject = await authorizer.resolveSubject(context);
     await authorizer.filterList("tools/list", { tools: [{ name: "greet" }] }, context, subject);
-    expect(fake.queries().map((q) => q.user.key)).toEqual([token, token]);
+    expect(fake.queries().map((q) => q.user.key)).toEqual([`Bearer ${token}`, `Bearer ${token}`]);
     expect(audit.events).toHaveLength(3);
     expect(JSON.stringify(audit.events)).not.toContain(token);
     expect(audit.events[0]?.subject.id).toMatch(/^sha256:[0-9a-f]{32}$/);
@@ -299,7 +292,12 @@ describe("permitOptionsFromEnv: identity", () => {
     expect(() =>
       permitOptionsFromEnv(
         {},
-        { ...base, PERMIT_MCP_IDENTITY_MODE: "header", PERMIT_MCP_IDENTITY_HEADER_REGEX: "([" },
+        {
+          ...base,
+          PERMIT_MCP_IDENTITY_MODE: "jwt",
+          PERMIT_MCP_IDENTITY_JWT_SECRET: "a-long-enough-hmac-secret-for-tests",
+          PERMIT_MCP_IDENTITY_HEADER_REGEX: "([",
+        },
       ),
     ).toThrow(/PERMIT_MCP_IDENTITY_HEADER_REGEX/);
     expect(() => permitOptionsFromEnv({}, { ...base, PERMIT_MCP_IDENTITY_MODE: "oauth" })).toThrow(

@@ -32,8 +32,9 @@ Options:
   --expose-reasons       send the policy's reason to the client (or MCP_PDP_EXPOSE_REASONS)
   --audit target         stderr (default), off, or a file appended to (or MCP_PDP_AUDIT); never
                          stdout, which carries the protocol
-  --no-prefetch          do not read the server's lists before the client's first request (then a
-                         call made before any list is decided without the server's annotations)
+  --no-prefetch          do not read the server's lists nor hold the client's requests until they
+                         are read (then a call made before any list is decided without the
+                         server's annotations)
   -q, --quiet            no start-up line on stderr
   -h, --help             show this help
 

@@ -6,7 +6,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { CliError } from "../io.js";
-import { HoldingTransport, listsFor, prefetchComponents } from "./prefetch.js";
+import { RegistrationGate, ServerError, listsFor, prefetchComponents } from "./prefetch.js";
 
 /** The server process the proxy runs. */
 export interface ServerCommand {
@@ -47,12 +47,15 @@ export interface BridgeOptions {
   /** Where the server's stderr and the bridge's own problems go. */
   readonly stderr: Writable;
   /**
-   * Read the server's lists once the client initialized, before its first request is decided, so
-   * calls are decided on what the server declares (annotations, tags) even without a prior list.
+   * Read the server's lists once it is initialized and hold the client's requests (all but
+   * `initialize` and `ping`) until then, so every call is decided on what the server declares
+   * (annotations, tags) even without a prior list. If the lists cannot be read, held requests get
+   * a JSON-RPC error and the next request tries again; nothing is decided without them. `false`
+   * decides at once, a call before any list then without the server's declarations.
    * @defaultValue true
    */
   readonly prefetch?: boolean;
-  /** Milliseconds the client's first requests may wait for that read. @defaultValue 5000 */
+  /** Milliseconds one read of the server's lists may take before it counts as failed. @defaultValue 5000 */
   readonly prefetchTimeoutMs?: number;
 }
 
@@ -67,15 +70,23 @@ function childOf(transport: StdioClientTransport): ChildProcess | undefined {
     : undefined;
 }
 
-function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+/** `promise`, or a rejection with `message` once `ms` passed. */
+function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(resolve, ms);
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new Error(message));
+    }, ms);
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => {
     clearTimeout(timer);
   });
+}
+
+/** Waits for `promise` (settled either way), for `ms` at most. */
+function within(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  return deadline(promise, ms, "timed out").catch(() => undefined);
 }
 
 function line(stderr: Writable, text: string): void {
@@ -97,44 +108,44 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     stderr: "pipe",
     ...(server.cwd !== undefined ? { cwd: server.cwd } : {}),
   });
-  // The proxy's own requests to the server, answered to it rather than to the client.
-  const own = new Map<
-    RequestId,
-    { resolve: (result: unknown) => void; reject: (e: Error) => void }
-  >();
-  let ownCount = 0;
+  // Every request the server gets carries an id of the proxy's: the proxy's own (answered to it)
+  // and the client's (mapped back to the client's id on the answer). A client can thus neither
+  // name one of the proxy's requests nor receive its answer, whatever ids it picks.
+  let lastId = 0;
+  const own = new Map<number, { resolve: (result: unknown) => void; reject: (e: Error) => void }>();
+  /** The client's requests the server holds, by the proxy's id: the client's id and method. */
+  const forwarded = new Map<number, { readonly id: RequestId; readonly method: string }>();
+  /** The same, by the client's id (for its cancellations). */
+  const proxyIdOf = new Map<RequestId, number>();
   const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      const id = `mcp-pdp-proxy-${++ownCount}`;
+      const id = ++lastId;
       own.set(id, { resolve, reject });
       upstream.send({ jsonrpc: "2.0", id, method, params }).catch((error: unknown) => {
+        own.delete(id);
         reject(error instanceof Error ? error : new Error(String(error)));
       });
     });
-  let initializeId: RequestId | undefined;
   let serverCapabilities: unknown;
-  const prefetch = async (): Promise<void> => {
-    try {
-      await within(
-        prefetchComponents({
-          authorizer: options.authorizer,
-          lists: listsFor(serverCapabilities),
-          request,
-        }),
-        options.prefetchTimeoutMs ?? 5000,
-      );
-    } finally {
-      holding.release();
-    }
-  };
-  const holding = new HoldingTransport(
-    options.client,
-    (message) =>
-      options.prefetch !== false &&
-      (message as { method?: unknown }).method === "notifications/initialized",
-    () => void prefetch(),
-  );
-  const downstream = new GuardedTransport(holding, options.authorizer, {
+  const timeoutMs = options.prefetchTimeoutMs ?? 5000;
+  const readRegistrations = (): Promise<void> =>
+    deadline(
+      prefetchComponents({
+        authorizer: options.authorizer,
+        lists: listsFor(serverCapabilities),
+        request,
+      }),
+      timeoutMs,
+      `no complete answer within ${String(timeoutMs)} ms`,
+    ).catch((error: unknown) => {
+      line(stderr, `cannot read the server's registrations: ${String(error)}`);
+      throw error;
+    });
+  const gate =
+    options.prefetch === false
+      ? undefined
+      : new RegistrationGate(options.client, readRegistrations);
+  const downstream = new GuardedTransport(gate ?? options.client, options.authorizer, {
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
   });
@@ -155,44 +166,89 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   // id to send them on that request's stream.
   const progress = new Map<string | number, RequestId>();
   const tokens = new Map<RequestId, string | number>();
-  downstream.onmessage = (message: JSONRPCMessage) => {
-    const m = message as {
-      method?: unknown;
-      id?: RequestId;
-      params?: { _meta?: { progressToken?: unknown } };
-    };
-    if (m.method === "initialize" && m.id !== undefined) initializeId = m.id;
-    const token = m.params?._meta?.progressToken;
-    if (m.id !== undefined && (typeof token === "string" || typeof token === "number")) {
-      progress.set(token, m.id);
-      tokens.set(m.id, token);
-    }
+  const toServer = (message: JSONRPCMessage): void => {
     upstream.send(message).catch((error: unknown) => {
       if (!serverClosed) line(stderr, `cannot forward to the server: ${String(error)}`);
     });
   };
-  upstream.onmessage = (message: JSONRPCMessage) => {
-    const m = message as { id?: RequestId; result?: unknown; error?: { message?: unknown } };
-    const isResponse = m.id !== undefined && (m.result !== undefined || m.error !== undefined);
-    const mine = isResponse && m.id !== undefined ? own.get(m.id) : undefined;
-    if (mine && m.id !== undefined) {
-      own.delete(m.id);
-      if (m.error !== undefined) mine.reject(new Error(String(m.error.message)));
-      else mine.resolve(m.result);
+  downstream.onmessage = (message: JSONRPCMessage) => {
+    const m = message as {
+      method?: unknown;
+      id?: unknown;
+      params?: { requestId?: unknown; _meta?: { progressToken?: unknown } };
+    };
+    if (typeof m.method !== "string") {
+      toServer(message); // an answer to one of the server's own requests: its ids are its own
       return;
     }
-    if (initializeId !== undefined && m.id === initializeId && m.result !== undefined) {
-      serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
-      initializeId = undefined;
+    if (typeof m.id === "string" || typeof m.id === "number") {
+      const id = ++lastId;
+      forwarded.set(id, { id: m.id, method: m.method });
+      proxyIdOf.set(m.id, id);
+      const token = m.params?._meta?.progressToken;
+      if (typeof token === "string" || typeof token === "number") {
+        progress.set(token, m.id);
+        tokens.set(m.id, token);
+      }
+      toServer({ ...message, id });
+      return;
     }
+    if (m.method === "notifications/cancelled") {
+      const cancelled = m.params?.requestId;
+      const id =
+        typeof cancelled === "string" || typeof cancelled === "number"
+          ? proxyIdOf.get(cancelled)
+          : undefined;
+      // Not one of the client's requests the server holds: nothing to cancel.
+      if (id === undefined) return;
+      toServer({ ...message, params: { ...m.params, requestId: id } } as JSONRPCMessage);
+      return;
+    }
+    toServer(message);
+  };
+  upstream.onmessage = (message: JSONRPCMessage) => {
+    const m = message as {
+      id?: unknown;
+      method?: unknown;
+      result?: unknown;
+      error?: { message?: unknown; code?: unknown };
+    };
     let relatedRequestId: RequestId | undefined;
-    if (isResponse && m.id !== undefined) {
-      const token = tokens.get(m.id);
+    if (m.method === undefined && (typeof m.id === "string" || typeof m.id === "number")) {
+      const id = m.id as number;
+      const mine = own.get(id);
+      if (mine) {
+        own.delete(id);
+        if (m.error !== undefined)
+          mine.reject(new ServerError(m.error.code, String(m.error.message)));
+        else mine.resolve(m.result);
+        return;
+      }
+      const client = forwarded.get(id);
+      if (client === undefined) {
+        // No request of the client's holds this id: its answer has nobody to go to.
+        line(
+          stderr,
+          `dropped an answer of the server to an unknown request id ${JSON.stringify(m.id)}`,
+        );
+        return;
+      }
+      forwarded.delete(id);
+      proxyIdOf.delete(client.id);
+      const token = tokens.get(client.id);
       if (token !== undefined) {
-        tokens.delete(m.id);
+        tokens.delete(client.id);
         progress.delete(token);
       }
-    } else if ((message as { method?: unknown }).method === "notifications/progress") {
+      if (client.method === "initialize") {
+        if (m.result !== undefined) {
+          serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
+        }
+        gate?.serverInitialized();
+      }
+      message = { ...message, id: client.id };
+      relatedRequestId = client.id;
+    } else if (m.method === "notifications/progress") {
       const token = (message as { params?: { progressToken?: unknown } }).params?.progressToken;
       if (typeof token === "string" || typeof token === "number") {
         relatedRequestId = progress.get(token);

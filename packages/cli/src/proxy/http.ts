@@ -91,6 +91,50 @@ function isLoopback(host: string): boolean {
   return host === "127.0.0.1" || host === "localhost" || host === "::1";
 }
 
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Why a request is refused before anything else happens (and before a server process is started
+ * for it), as the status and message to answer; `undefined` when it may go on. The checks the SDK's
+ * transport makes later, made first: a refused request must not cost a process.
+ */
+function refusal(
+  req: IncomingMessage,
+  allowedHosts: readonly string[] | undefined,
+): { status: number; message: string } | undefined {
+  if (allowedHosts) {
+    // A browser page must not reach a proxy on this machine through a rebound DNS name, nor
+    // through a cross-site request to the loopback address.
+    const host = header(req, "host");
+    if (host === undefined || !allowedHosts.includes(host)) {
+      return { status: 403, message: `Invalid Host header: ${String(host)}` };
+    }
+    const origin = header(req, "origin");
+    if (origin !== undefined && !allowedHosts.some((h) => origin === `http://${h}`)) {
+      return { status: 403, message: `Invalid Origin header: ${origin}` };
+    }
+  }
+  if (req.method !== "POST") return undefined;
+  const accept = header(req, "accept") ?? "";
+  if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
+    return {
+      status: 406,
+      message: "Not Acceptable: Client must accept both application/json and text/event-stream",
+    };
+  }
+  const type = header(req, "content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type !== "application/json") {
+    return {
+      status: 415,
+      message: "Unsupported Media Type: Content-Type must be application/json",
+    };
+  }
+  return undefined;
+}
+
 /**
  * Serves Streamable HTTP in front of a stdio server: each MCP session gets its own server process,
  * joined through the guard like the stdio proxy. The caller can differ per request (header or JWT
@@ -193,6 +237,11 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       res.writeHead(404).end();
       return;
     }
+    const refused = refusal(req, allowedHosts);
+    if (refused) {
+      jsonError(res, refused.status, -32000, refused.message);
+      return;
+    }
     const challenge = options.challenge;
     if (challenge) {
       // A request the challenge answered (401) is finished: it never reaches a session.
@@ -207,8 +256,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       });
       if (!pass) return;
     }
-    const header = req.headers["mcp-session-id"];
-    const sessionId = Array.isArray(header) ? header[0] : header;
+    const sessionId = header(req, "mcp-session-id");
     if (req.method === "POST") {
       let body: unknown;
       try {

@@ -1,37 +1,39 @@
 import { type Authorizer, LIST_METHODS, type ListMethod } from "@mcp-pdp/core";
 import { TransportDecorator } from "@mcp-pdp/mcp";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage, MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
+import type {
+  JSONRPCMessage,
+  MessageExtraInfo,
+  RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
 
-function methodOf(message: JSONRPCMessage): string | undefined {
-  const m = (message as { method?: unknown }).method;
-  return typeof m === "string" ? m : undefined;
-}
+/** JSON-RPC error of a request refused because the server's registrations are not known. */
+export const NOT_READY_CODE = -32603;
+
+/** Requests held at most while the server's registrations are read; more are refused. */
+const MAX_HELD = 1000;
+
+type GateState = "waiting" | "reading" | "ready" | "failed";
 
 /**
- * A client transport whose incoming requests and notifications can be held back and delivered
- * later in order. Responses (to the server's own requests) are never held: the server may wait on
- * one before it answers anything else.
+ * The client's side of the proxy, in front of the guard: every request except `initialize` and
+ * `ping` is held until the server's registrations (annotations, `_meta`) have been read, so none
+ * is ever decided without them. If they cannot be read, the held requests are answered with an
+ * error (never decided without the metadata) and the next request tries again. Responses (to the
+ * server's own requests) are never held: the server may wait on one before it answers anything.
  */
-export class HoldingTransport extends TransportDecorator {
-  readonly #holdAfter: (message: JSONRPCMessage) => boolean;
-  readonly #onHold: () => void;
-  #held = false;
-  #triggered = false;
+export class RegistrationGate extends TransportDecorator {
+  readonly #read: () => Promise<void>;
+  #state: GateState = "waiting";
+  #initializeSeen = false;
+  #serverInitialized = false;
+  #clientInitialized = false;
   #queue: [JSONRPCMessage, MessageExtraInfo | undefined][] = [];
 
-  /**
-   * Holding starts right after the first delivered message matching `holdAfter`; `onHold` is then
-   * called (once) and must end with {@link HoldingTransport.release}.
-   */
-  constructor(
-    inner: Transport,
-    holdAfter: (message: JSONRPCMessage) => boolean,
-    onHold: () => void,
-  ) {
+  /** `read` reads the server's registrations and rejects when it cannot. */
+  constructor(inner: Transport, read: () => Promise<void>) {
     super(inner);
-    this.#holdAfter = holdAfter;
-    this.#onHold = onHold;
+    this.#read = read;
   }
 
   override close(): Promise<void> {
@@ -39,25 +41,89 @@ export class HoldingTransport extends TransportDecorator {
     return super.close();
   }
 
-  /** Delivers what was held, in order, and stops holding. */
-  release(): void {
-    this.#held = false;
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const [message, extra] of queue) this.deliver(message, extra);
+  /** The server answered the client's `initialize`: its registrations can be read now. */
+  serverInitialized(): void {
+    this.#serverInitialized = true;
+    this.#maybeRead();
   }
 
   protected override receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
-    if (this.#held && methodOf(message) !== undefined) {
-      this.#queue.push([message, extra]);
+    const { method, id } = message as { method?: unknown; id?: unknown };
+    if (typeof method !== "string" || this.#state === "ready") {
+      this.deliver(message, extra);
       return;
     }
-    this.deliver(message, extra);
-    if (!this.#triggered && this.#holdAfter(message)) {
-      this.#triggered = true;
-      this.#held = true;
-      this.#onHold();
+    if (method === "initialize" || method === "ping") {
+      if (method === "initialize") this.#initializeSeen = true;
+      this.deliver(message, extra);
+      return;
     }
+    if (method === "notifications/initialized") {
+      this.#clientInitialized = true;
+      this.deliver(message, extra);
+      this.#maybeRead();
+      return;
+    }
+    const request = typeof id === "string" || typeof id === "number" ? id : undefined;
+    if (request !== undefined && !this.#initializeSeen) {
+      // Nothing would ever let it through: answered now rather than held for good.
+      this.#refuse(request, "Invalid request: the session is not initialized", -32600);
+      return;
+    }
+    if (this.#queue.length >= MAX_HELD) {
+      if (request !== undefined) {
+        this.#refuse(
+          request,
+          `mcp-pdp proxy: more than ${MAX_HELD} requests wait for the server's registrations`,
+        );
+      }
+      return;
+    }
+    this.#queue.push([message, extra]);
+    // After a failed read, a new request tries again.
+    if (this.#state === "failed") this.#state = "waiting";
+    this.#maybeRead();
+  }
+
+  #maybeRead(): void {
+    if (this.#state !== "waiting" || !this.#serverInitialized) return;
+    if (!this.#clientInitialized && this.#queue.length === 0) return;
+    this.#state = "reading";
+    this.#read().then(
+      () => {
+        this.#state = "ready";
+        this.#flush(undefined);
+      },
+      (error: unknown) => {
+        this.#state = "failed";
+        this.#flush(error instanceof Error ? error.message : String(error));
+      },
+    );
+  }
+
+  /** Delivers what was held, in order; after a failed read, its requests are refused instead. */
+  #flush(failure: string | undefined): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const [message, extra] of queue) {
+      const { id } = message as { id?: unknown };
+      if (failure !== undefined && (typeof id === "string" || typeof id === "number")) {
+        this.#refuse(
+          id,
+          `mcp-pdp proxy: the request cannot be decided: the server's tools, prompts and resources could not be read (${failure}); the next request tries again`,
+        );
+      } else {
+        this.deliver(message, extra);
+      }
+    }
+  }
+
+  #refuse(id: RequestId, message: string, code = NOT_READY_CODE): void {
+    this.inner
+      .send({ jsonrpc: "2.0", id, error: { code, message } }, { relatedRequestId: id })
+      .catch((error: unknown) => {
+        this.reportError(error);
+      });
   }
 }
 
@@ -78,24 +144,42 @@ export function listsFor(capabilities: unknown): ListMethod[] {
     .flatMap(([, methods]) => methods);
 }
 
+/** An error answer of the server to one of the proxy's own requests. */
+export class ServerError extends Error {
+  constructor(
+    readonly code: unknown,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ServerError";
+  }
+}
+
+/** JSON-RPC "method not found": the server has no such list, so nothing of that kind to know. */
+const METHOD_NOT_FOUND = -32601;
+
 /** Options of {@link prefetchComponents}. */
 export interface PrefetchOptions {
   readonly authorizer: Authorizer;
   readonly lists: readonly ListMethod[];
-  /** Sends one request to the server and resolves with its result (rejects on an error answer). */
+  /**
+   * Sends one request to the server and resolves with its result (rejects on an error answer,
+   * with a {@link ServerError}).
+   */
   readonly request: (method: string, params: Record<string, unknown>) => Promise<unknown>;
-  /** Pages read per list at most. @defaultValue 20 */
+  /** Pages read per list at most; a longer list fails the read. @defaultValue 100 */
   readonly maxPages?: number;
 }
 
 /**
- * Reads the server's lists once and remembers what it declares about each component (annotations,
+ * Reads the server's lists and remembers what it declares about each component (annotations,
  * `_meta`, tags), so a call is decided on the server's declarations even when the client calls
- * before it lists. A list the server cannot give is skipped: those components stay unknown, which
- * a policy on metadata treats as not matching.
+ * before it lists. Rejects when a list cannot be read in full: its components would be decided
+ * without their declarations. A list the server does not implement (method not found) holds
+ * nothing to know.
  */
 export async function prefetchComponents(options: PrefetchOptions): Promise<void> {
-  const maxPages = options.maxPages ?? 20;
+  const maxPages = options.maxPages ?? 100;
   await Promise.all(
     options.lists.map(async (method) => {
       const { field, component } = LIST_METHODS[method];
@@ -104,18 +188,23 @@ export async function prefetchComponents(options: PrefetchOptions): Promise<void
         let result: unknown;
         try {
           result = await options.request(method, cursor !== undefined ? { cursor } : {});
-        } catch {
-          return;
+        } catch (error) {
+          if (error instanceof ServerError && error.code === METHOD_NOT_FOUND) return;
+          throw new Error(`${method}: ${error instanceof Error ? error.message : String(error)}`, {
+            cause: error,
+          });
         }
         const record = (typeof result === "object" && result !== null ? result : {}) as Record<
           string,
           unknown
         >;
         const items = record[field];
-        if (Array.isArray(items)) options.authorizer.components.remember(component, items);
+        if (!Array.isArray(items)) throw new Error(`${method}: the result has no ${field} list`);
+        options.authorizer.components.remember(component, items);
         cursor = typeof record.nextCursor === "string" ? record.nextCursor : undefined;
         if (cursor === undefined) return;
       }
+      throw new Error(`${method}: more than ${maxPages} pages`);
     }),
   );
 }

@@ -13,7 +13,9 @@ import { abortedDecision, raceAbort } from "./internal.js";
 /** Options of {@link withBatching}. */
 export interface BatchingOptions {
   /**
-   * How long the first check of a batch waits for others, in milliseconds.
+   * How long a check waits for others while an earlier batch is still in flight, in milliseconds.
+   * A check that finds nothing in flight is sent at once (with whatever was queued in the same
+   * turn of the event loop), so a caller that awaits one check at a time never waits for this.
    * @defaultValue `2`
    */
   readonly maxWaitMs?: number;
@@ -28,7 +30,11 @@ export interface BatchingOptions {
 }
 
 interface Batch {
-  readonly controller: AbortController;
+  /**
+   * Aborts the inner call once no item waits for it. A batch of one has none: its item's own
+   * signal does that, and reading a controller's first `signal` costs microseconds per check.
+   */
+  readonly controller: AbortController | undefined;
   /** Items still waiting for this batch's answer. */
   waiting: number;
 }
@@ -49,9 +55,11 @@ function chunks<T>(values: readonly T[], size: number): T[][] {
 }
 
 /**
- * Gathers concurrent single checks into one `checkMany` of the inner PDP: the first check of a
- * batch waits up to `maxWaitMs` for others, and a batch is sent as soon as it holds
- * `maxBatchSize` requests. An inner PDP without `checkMany` gets a fan-out of single checks with
+ * Gathers concurrent single checks into one `checkMany` of the inner PDP. When no batch is in
+ * flight, the checks queued in the current turn of the event loop go out at once (a lone check as
+ * the inner PDP's own `check`, so it costs what it would without batching); checks arriving while
+ * a batch is in flight are gathered and sent when a batch returns or after `maxWaitMs`, whichever
+ * comes first. A batch is sent as soon as it holds `maxBatchSize` requests. An inner PDP without `checkMany` gets a fan-out of single checks with
  * at most `maxConcurrency` running at once. A check whose signal fires drops out of its batch (the
  * inner call is aborted once no item waits for it) and resolves to an error deny with
  * `errorCode: "PDP_ABORTED"`. A failing batch gives every item an error deny; answers keep the
@@ -104,54 +112,102 @@ function bulkBatching(
   const aborted = () => abortedDecision(inner.name);
   let queue: Item[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Set when the queue will be flushed once the current job's microtasks have run: every check
+  // started meanwhile (a Promise.all over a list) still joins the batch. A timer would make each
+  // lone check wait for the event loop's next turn (tens of microseconds on a loopback PDP).
+  let flushQueued = false;
+  /** Batches sent and not yet answered. */
+  let inFlight = 0;
+
+  const cancelFlush = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    flushQueued = false;
+  };
 
   const finish = (item: Item, decision: Decision): void => {
     item.signal?.removeEventListener("abort", item.onAbort);
     item.resolve(decision);
   };
 
-  const run = async (items: Item[], batch: Batch): Promise<void> => {
-    if (!(await limiter.acquire(batch.controller.signal))) return;
+  /** Asks the inner PDP about the items still waiting: their decisions, in order. */
+  const ask = async (items: Item[], batch: Batch): Promise<[Item[], Decision[]]> => {
+    const waitSignal = batch.controller ? batch.controller.signal : (items[0] as Item).signal;
+    if (!(await limiter.acquire(waitSignal))) return [[], []];
     // Items aborted while the batch waited for a slot are left out of it.
     const live = items.filter((item) => !item.aborted);
     if (live.length === 0) {
       limiter.release();
-      return;
+      return [[], []];
     }
-    let decisions: Decision[];
     try {
-      decisions = await safeCheckMany(
-        inner,
-        live.map((item) => item.request),
-        { signal: batch.controller.signal },
-      );
+      const lone = live.length === 1 ? (live[0] as Item) : undefined;
+      // One request goes as a single check under its caller's own signal: the same call, and the
+      // same cost, as without batching.
+      return [
+        live,
+        lone
+          ? [
+              await safeCheck(
+                inner,
+                lone.request,
+                lone.signal ? { signal: lone.signal } : undefined,
+              ),
+            ]
+          : await safeCheckMany(
+              inner,
+              live.map((item) => item.request),
+              { signal: (batch.controller as AbortController).signal },
+            ),
+      ];
     } finally {
       limiter.release();
     }
-    live.forEach((item, k) => {
+  };
+
+  const send = async (items: Item[], batch: Batch): Promise<void> => {
+    let answered: Item[];
+    let decisions: Decision[];
+    try {
+      [answered, decisions] = await ask(items, batch);
+    } catch (error) {
+      answered = items;
+      const failed = errorDecision(
+        `batch for PDP ${inner.name} failed: ${error instanceof Error ? error.message : String(error)}`,
+        "PDP_ERROR",
+      );
+      decisions = items.map(() => failed);
+    }
+    // Counted as returned before its callers resume, so that a caller's next check finds the
+    // batcher idle and goes out at once.
+    inFlight--;
+    answered.forEach((item, k) => {
       finish(
         item,
         decisions[k] ?? errorDecision(`PDP ${inner.name} gave no answer`, "PDP_BAD_RESPONSE"),
       );
     });
+    // What gathered while this batch was out goes now rather than at the end of the window.
+    if (queue.length > 0) flush();
   };
 
   const flush = (): void => {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
+    cancelFlush();
     while (queue.length > 0) {
       const items = queue.slice(0, maxBatchSize);
       queue = queue.slice(maxBatchSize);
-      const batch: Batch = { controller: new AbortController(), waiting: items.length };
+      const batch: Batch = {
+        controller: items.length > 1 ? new AbortController() : undefined,
+        waiting: items.length,
+      };
       for (const item of items) item.batch = batch;
-      run(items, batch).catch((error: unknown) => {
-        const failed = errorDecision(
-          `batch for PDP ${inner.name} failed: ${error instanceof Error ? error.message : String(error)}`,
-          "PDP_ERROR",
-        );
-        for (const item of items) finish(item, failed);
-      });
+      inFlight++;
+      void send(items, batch);
     }
+  };
+
+  const flushIfQueued = (): void => {
+    if (flushQueued) flush();
   };
 
   const check = (request: AuthorizationRequest, opts?: CheckOptions): Promise<Decision> => {
@@ -168,13 +224,10 @@ function bulkBatching(
           const batch = item.batch;
           if (batch) {
             batch.waiting--;
-            if (batch.waiting === 0) batch.controller.abort();
+            if (batch.waiting === 0) batch.controller?.abort();
           } else {
             queue = queue.filter((other) => other !== item);
-            if (queue.length === 0 && timer !== undefined) {
-              clearTimeout(timer);
-              timer = undefined;
-            }
+            if (queue.length === 0) cancelFlush();
           }
           resolve(aborted());
         },
@@ -182,7 +235,12 @@ function bulkBatching(
       signal?.addEventListener("abort", item.onAbort, { once: true });
       queue.push(item);
       if (queue.length >= maxBatchSize) flush();
-      else timer ??= setTimeout(flush, maxWaitMs);
+      else if (inFlight === 0) {
+        if (!flushQueued) {
+          flushQueued = true;
+          queueMicrotask(flushIfQueued);
+        }
+      } else timer ??= setTimeout(flush, maxWaitMs);
     });
   };
 

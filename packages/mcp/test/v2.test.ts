@@ -1,0 +1,367 @@
+import type { AuthorizationRequest } from "@mcp-pdp/core";
+import { headerIdentity } from "@mcp-pdp/core";
+import { functionPdp, recordingPdp } from "@mcp-pdp/core/testing";
+import {
+  Client,
+  ProtocolError,
+  StreamableHTTPClientTransport,
+  type Transport as ClientTransport,
+} from "@modelcontextprotocol/client";
+import {
+  InMemoryTransport,
+  McpServer,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  Server,
+  createMcpHandler,
+} from "@modelcontextprotocol/server";
+import { serveStdio } from "@modelcontextprotocol/server/stdio";
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import {
+  type GuardOptions,
+  UNAUTHORIZED_CODE,
+  authorize,
+  authorizeFactory,
+  guardTransport,
+} from "../src/index.js";
+
+const MODERN = "2026-07-28";
+/** What a server must list to answer `server/discover` when it is not behind an SDK entry. */
+const ALL_VERSIONS = [MODERN, ...SUPPORTED_PROTOCOL_VERSIONS];
+
+type Era = "legacy" | "modern";
+const ERAS: readonly Era[] = ["legacy", "modern"];
+
+function newClient(era: Era): Client {
+  return new Client(
+    { name: "test-client", version: "1.0.0" },
+    era === "modern" ? { versionNegotiation: { mode: { pin: MODERN } } } : {},
+  );
+}
+
+function buildServer(calls: string[]): McpServer {
+  const server = new McpServer(
+    { name: "demo", version: "1.0.0" },
+    { supportedProtocolVersions: ALL_VERSIONS },
+  );
+  for (const name of ["read_file", "write_file"]) {
+    server.registerTool(
+      name,
+      { description: name, inputSchema: z.object({ path: z.string().optional() }) },
+      () => {
+        calls.push(name);
+        return { content: [{ type: "text", text: `${name} ran` }] };
+      },
+    );
+  }
+  server.registerResource("readme", "docs://readme", {}, (uri) => ({
+    contents: [{ uri: uri.href, text: "readme" }],
+  }));
+  server.registerResource("secret", "docs://secret", {}, (uri) => ({
+    contents: [{ uri: uri.href, text: "secret" }],
+  }));
+  return server;
+}
+
+/** Allows read_* tools, docs://readme and every coarse list. */
+const readerPolicy = (req: AuthorizationRequest): boolean => {
+  if (req.action === "list") return true;
+  if (req.operation.component === "tool") return req.operation.name?.startsWith("read_") ?? false;
+  if (req.operation.component === "resource") return req.operation.uri === "docs://readme";
+  return false;
+};
+
+function options(pdp: GuardOptions["pdp"], extra: Partial<GuardOptions> = {}): GuardOptions {
+  return { pdp, audit: false, mapping: { serverName: "demo" }, env: {}, ...extra } as GuardOptions;
+}
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/**
+ * The ways a v2 server is served, each connected to a real v2 client in the given era. The
+ * `serveStdio` entry takes any transport, so an in-memory pair stands in for the process's pipes.
+ */
+const SETUPS: Record<string, (era: Era, calls: string[], guard: GuardOptions) => Promise<Client>> =
+  {
+    "authorize(McpServer) over a transport it connects to": async (era, calls, guard) => {
+      const server = buildServer(calls);
+      authorize(server, guard);
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      await server.connect(serverSide);
+      // A server connected by hand speaks the legacy handshake only until it negotiates: the
+      // modern era is served through the SDK's entries (below); legacy is what this setup covers.
+      const client = newClient(era);
+      await client.connect(clientSide);
+      closers.push(() => client.close());
+      return client;
+    },
+    "serveStdio(authorizeFactory(factory))": (era, calls, guard) =>
+      overStdio(era, (transport) =>
+        serveStdio(
+          authorizeFactory(() => buildServer(calls), guard),
+          { transport },
+        ),
+      ),
+    "serveStdio over a guarded transport": (era, calls, guard) =>
+      overStdio(era, (transport) =>
+        serveStdio(() => buildServer(calls), { transport: guardTransport(transport, guard) }),
+      ),
+    "createMcpHandler(authorizeFactory(factory))": async (era, calls, guard) => {
+      const handler = createMcpHandler(authorizeFactory(() => buildServer(calls), guard));
+      const client = newClient(era);
+      await client.connect(httpTransport(handler.fetch));
+      closers.push(
+        () => client.close(),
+        () => handler.close(),
+      );
+      return client;
+    },
+  };
+
+/**
+ * A client connected through the SDK's stdio entry, which takes any transport: an in-memory pair
+ * stands in for the process's pipes.
+ */
+async function overStdio(
+  era: Era,
+  serve: (transport: InMemoryTransport) => { close(): Promise<void> },
+): Promise<Client> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const handle = serve(serverSide);
+  const client = newClient(era);
+  await client.connect(clientSide);
+  closers.push(
+    () => client.close(),
+    () => handle.close(),
+  );
+  return client;
+}
+
+/** A client transport whose HTTP requests go straight to a fetch handler, without a socket. */
+function httpTransport(
+  fetch: (request: Request) => Promise<Response>,
+  headers: Record<string, string> = {},
+): ClientTransport {
+  return new StreamableHTTPClientTransport(new URL("http://mcp.test/mcp"), {
+    fetch: (url, init) => fetch(new Request(url, init)),
+    requestInit: { headers },
+  });
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<ProtocolError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProtocolError);
+  return error as ProtocolError;
+}
+
+for (const [setup, connect] of Object.entries(SETUPS)) {
+  for (const era of ERAS) {
+    // A server connected by hand has no modern era to offer (see above).
+    if (setup.startsWith("authorize(McpServer)") && era === "modern") continue;
+    describe(`SDK v2, ${setup}, ${era} era`, () => {
+      it("answers a denied call with -32010 Unauthorized and never runs the tool", async () => {
+        const calls: string[] = [];
+        const client = await connect(era, calls, options(functionPdp(readerPolicy)));
+        expect(client.getNegotiatedProtocolVersion()).toBe(
+          era === "modern" ? MODERN : SUPPORTED_PROTOCOL_VERSIONS[0],
+        );
+        const error = await errorOf(client.callTool({ name: "write_file", arguments: {} }));
+        expect(error.code).toBe(UNAUTHORIZED_CODE);
+        expect(calls).toEqual([]);
+        const ok = await client.callTool({ name: "read_file", arguments: { path: "/x" } });
+        expect(ok.content).toEqual([{ type: "text", text: "read_file ran" }]);
+        expect(calls).toEqual(["read_file"]);
+      });
+
+      it("filters tool and resource lists per item", async () => {
+        const client = await connect(era, [], options(functionPdp(readerPolicy)));
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name)).toEqual(["read_file"]);
+        const { resources } = await client.listResources();
+        expect(resources.map((r) => r.uri)).toEqual(["docs://readme"]);
+      });
+
+      it("answers an empty list when the coarse list check is denied", async () => {
+        const client = await connect(era, [], options(functionPdp((req) => req.action !== "list")));
+        const { tools } = await client.listTools();
+        expect(tools).toEqual([]);
+      });
+
+      it("marks a filtered list as private to the caller", async () => {
+        const client = await connect(era, [], options(functionPdp(readerPolicy)));
+        const result = await client.listTools();
+        // Legacy results carry no cache hints; modern ones may never be shared across callers.
+        expect((result as { cacheScope?: unknown }).cacheScope).toBe(
+          era === "modern" ? "private" : undefined,
+        );
+      });
+
+      it("refuses a denied resource read and serves an allowed one", async () => {
+        const client = await connect(era, [], options(functionPdp(readerPolicy)));
+        const error = await errorOf(client.readResource({ uri: "docs://secret" }));
+        expect(error.code).toBe(UNAUTHORIZED_CODE);
+        const { contents } = await client.readResource({ uri: "docs://readme" });
+        expect(contents).toEqual([{ uri: "docs://readme", text: "readme" }]);
+      });
+
+      it("never asks the PDP about the handshake (initialize, server/discover, notifications)", async () => {
+        const pdp = recordingPdp(functionPdp(readerPolicy));
+        await connect(era, [], options(pdp));
+        expect(pdp.requests.map((r) => r.operation.method)).toEqual([]);
+      });
+
+      it("answers a denied call as not found in the not-found mode", async () => {
+        const client = await connect(
+          era,
+          [],
+          options(functionPdp(readerPolicy), { denyMode: "not-found" }),
+        );
+        const error = await errorOf(client.callTool({ name: "write_file", arguments: {} }));
+        expect(error.code).toBe(-32602);
+        expect(error.message).toContain("Tool write_file not found");
+      });
+
+      it("answers a denied call with an isError tool result in the tool-result mode", async () => {
+        const calls: string[] = [];
+        const client = await connect(
+          era,
+          calls,
+          options(functionPdp(readerPolicy), { denyMode: "tool-result" }),
+        );
+        const result = await client.callTool({ name: "write_file", arguments: {} });
+        expect(result.isError).toBe(true);
+        expect(calls).toEqual([]);
+      });
+    });
+  }
+}
+
+describe("SDK v2 low-level Server", () => {
+  function lowLevel(calls: string[]): Server {
+    const server = new Server(
+      { name: "low", version: "1.0.0" },
+      { capabilities: { tools: {} }, supportedProtocolVersions: ALL_VERSIONS },
+    );
+    server.setRequestHandler("tools/list", () => ({
+      tools: ["read_file", "write_file"].map((name) => ({
+        name,
+        inputSchema: { type: "object" as const },
+      })),
+    }));
+    server.setRequestHandler("tools/call", (request) => {
+      calls.push(request.params.name);
+      return { content: [{ type: "text", text: "ran" }] };
+    });
+    return server;
+  }
+
+  for (const era of ERAS) {
+    it(`is guarded behind createMcpHandler in the ${era} era`, async () => {
+      const calls: string[] = [];
+      const handler = createMcpHandler(
+        authorizeFactory(() => lowLevel(calls), options(functionPdp(readerPolicy))),
+      );
+      const client = newClient(era);
+      await client.connect(httpTransport(handler.fetch));
+      closers.push(
+        () => client.close(),
+        () => handler.close(),
+      );
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(["read_file"]);
+      const error = await errorOf(client.callTool({ name: "write_file", arguments: {} }));
+      expect(error.code).toBe(UNAUTHORIZED_CODE);
+      await client.callTool({ name: "read_file", arguments: {} });
+      expect(calls).toEqual(["read_file"]);
+    });
+  }
+});
+
+describe("SDK v2 over HTTP", () => {
+  for (const era of ERAS) {
+    it(`resolves the caller from the HTTP request's headers in the ${era} era`, async () => {
+      const pdp = recordingPdp(
+        functionPdp((req) => req.subject.id === "alice" && readerPolicy(req)),
+      );
+      const handler = createMcpHandler(
+        authorizeFactory(
+          () => buildServer([]),
+          options(pdp, { identity: headerIdentity({ header: "x-user-id" }) }),
+        ),
+      );
+      const alice = newClient(era);
+      await alice.connect(httpTransport(handler.fetch, { "x-user-id": "alice" }));
+      const mallory = newClient(era);
+      await mallory.connect(httpTransport(handler.fetch, { "x-user-id": "mallory" }));
+      closers.push(
+        () => alice.close(),
+        () => mallory.close(),
+        () => handler.close(),
+      );
+      await alice.callTool({ name: "read_file", arguments: {} });
+      const error = await errorOf(mallory.callTool({ name: "read_file", arguments: {} }));
+      expect(error.code).toBe(UNAUTHORIZED_CODE);
+      expect(pdp.requests.map((r) => r.subject.id)).toEqual(["alice", "mallory"]);
+    });
+  }
+
+  it("fails a request whose factory returns something that is not a server", async () => {
+    const errors: Error[] = [];
+    const handler = createMcpHandler(
+      authorizeFactory(() => Object.create(null) as McpServer, options(functionPdp(readerPolicy))),
+      { onerror: (e) => errors.push(e) },
+    );
+    closers.push(() => handler.close());
+    const client = newClient("legacy");
+    await expect(client.connect(httpTransport(handler.fetch))).rejects.toThrow();
+    expect(errors.some((e) => e.message.includes("not a server"))).toBe(true);
+  });
+});
+
+describe("SDK v2 subscriptions/listen over a guarded stdio connection", () => {
+  /** Allows a listen only when every resource it subscribes to is docs://readme. */
+  const listenPolicy = (req: AuthorizationRequest): boolean => {
+    if (req.action !== "listen") return readerPolicy(req);
+    const uris = req.resource.attributes.resource_uris as string[];
+    return uris.every((uri) => uri === "docs://readme");
+  };
+
+  async function modernClient(pdp: GuardOptions["pdp"]): Promise<Client> {
+    return overStdio("modern", (transport) =>
+      serveStdio(() => buildServer([]), {
+        transport: guardTransport(transport, options(pdp)),
+      }),
+    );
+  }
+
+  it("decides a listen on the resources it subscribes to, before the entry serves it", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const client = await modernClient(pdp);
+    const error = await errorOf(
+      client.listen({ resourceSubscriptions: ["docs://readme", "docs://secret"] }),
+    );
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+    const listen = pdp.requests.find((r) => r.action === "listen");
+    expect(listen?.resource).toEqual({
+      type: "demo_subscriptions",
+      attributes: {
+        mcp_method: "subscriptions/listen",
+        resource_uris: ["docs://readme", "docs://secret"],
+      },
+    });
+  });
+
+  it("opens a listen whose every resource the caller may read", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const client = await modernClient(pdp);
+    const subscription = await client.listen({ resourceSubscriptions: ["docs://readme"] });
+    closers.unshift(() => subscription.close());
+    expect(pdp.requests.filter((r) => r.action === "listen")).toHaveLength(1);
+  });
+});
