@@ -9,7 +9,10 @@ import { localPdp } from "@mcp-pdp/local";
 import { authorize } from "@mcp-pdp/mcp";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -87,18 +90,43 @@ describe("example notes server on the local engine, Streamable HTTP with bearer 
     });
   }
 
-  it("treats a missing or forged token as an unauthenticated caller who sees nothing", async () => {
+  it("treats a missing token as an unauthenticated caller who sees nothing", async () => {
     const anonymous = await httpClient(running.url);
     expect(await viewOf(anonymous)).toEqual(EXPECTED.guest);
-    const forged = await httpClient(
-      running.url,
-      await token("mallory", ["admin"], "some-other-secret-of-32-bytes!!!!"),
-    );
-    expect(await viewOf(forged)).toEqual(EXPECTED.guest);
-    const event = audit.events.find((e) => e.subject.id === "mallory");
-    expect(event).toBeUndefined();
+    expect(audit.events.at(-1)).toMatchObject({
+      subject: { authenticated: false },
+      identity_error: "missing bearer token",
+    });
     await anonymous.close();
-    await forged.close();
+  });
+
+  it("answers a forged token with 401 and a WWW-Authenticate challenge, and audits why", async () => {
+    const forged = await token("mallory", ["admin"], "some-other-secret-of-32-bytes!!!!");
+    const failure = await httpClient(running.url, forged).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(StreamableHTTPError);
+    expect((failure as StreamableHTTPError).code).toBe(401);
+    const response = await fetch(running.url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${forged}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list" }),
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe(
+      'Bearer realm="mcp", error="invalid_token", error_description="invalid token (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)"',
+    );
+    expect(await response.json()).toMatchObject({ error: { code: -32000 }, id: 7 });
+    expect(audit.events.at(-1)).toMatchObject({
+      method: "tools/list",
+      requestId: 7,
+      identity_error: "invalid token (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)",
+      allow: false,
+    });
+    expect(audit.events.find((e) => e.subject.id === "mallory")).toBeUndefined();
+    expect(JSON.stringify(audit.events)).not.toContain(forged);
   });
 
   it("never shows one user's filtered list to another user connected at the same time", async () => {

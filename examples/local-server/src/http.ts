@@ -5,7 +5,13 @@
 import { randomUUID } from "node:crypto";
 import type { Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { authorize, type GuardOptions } from "@mcp-pdp/mcp";
+import { auditFromEnv, identityFromEnv } from "@mcp-pdp/core";
+import {
+  authorize,
+  type GuardOptions,
+  identityChallenge,
+  type IdentityChallengeOptions,
+} from "@mcp-pdp/mcp";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
@@ -20,6 +26,14 @@ export interface HttpServerOptions {
   readonly host?: string;
   /** Middleware run before MCP requests (for example the SDK's `requireBearerAuth`). */
   readonly middleware?: readonly RequestHandler[];
+  /**
+   * After that middleware, a token the guard's identity resolver refuses (bad signature, expired,
+   * malformed) is answered `401` with a `WWW-Authenticate` challenge, so the client learns to
+   * fetch a new one instead of seeing policy denials; `false` leaves such a caller to the policy
+   * as unauthenticated. Refusals go to the guard's audit sink.
+   * @defaultValue `{}` (on; a request without a token still goes on, unauthenticated)
+   */
+  readonly challenge?: IdentityChallengeOptions | false;
 }
 
 export interface RunningHttpServer {
@@ -66,7 +80,19 @@ export async function serveHttp(options: HttpServerOptions): Promise<RunningHttp
         if (!res.headersSent) res.status(500).json({ error: String(error) });
       });
   };
-  app.all("/mcp", ...(options.middleware ?? []), handle);
+  const challenge =
+    options.challenge === false
+      ? []
+      : [
+          // The resolver and sink authorize() will use: the guard's, else the environment's.
+          identityChallenge(options.guard.identity ?? identityFromEnv(), {
+            ...(options.guard.audit !== false
+              ? { audit: options.guard.audit ?? auditFromEnv() }
+              : {}),
+            ...options.challenge,
+          }),
+        ];
+  app.all("/mcp", ...(options.middleware ?? []), ...challenge, handle);
 
   const http: HttpServer = await new Promise((resolve) => {
     const s = app.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => {

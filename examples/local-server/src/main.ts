@@ -6,7 +6,8 @@
  *
  * The PDP is chosen by MCP_PDP_ADAPTER (local by default, on policy.yaml). Over stdio the caller is
  * the fixed identity from MCP_PDP_IDENTITY_FIXED_VALUE / MCP_PDP_IDENTITY_ROLES; over HTTP it is
- * the subject of a bearer JWT signed with MCP_PDP_JWT_SECRET (HS256).
+ * the subject of a bearer JWT signed with MCP_PDP_JWT_SECRET (HS256); a token that fails
+ * verification is answered 401 with a WWW-Authenticate challenge.
  */
 import { parseArgs } from "node:util";
 import { ConfigError, type Env, identityFromEnv } from "@mcp-pdp/core";

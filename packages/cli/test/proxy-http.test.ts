@@ -8,6 +8,7 @@ import { allowAll } from "@mcp-pdp/core/testing";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runHttpProxy } from "../src/index.js";
 import { CLI, EVERYTHING_SERVER, MEMORY_SERVER, NODE_FLAGS, tempDir } from "./helpers.js";
@@ -192,6 +193,62 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       proxy.child.kill("SIGTERM");
       expect(await proxy.exited).toBe(0);
     }
+  });
+
+  it("answers a bearer token that fails verification with 401 and a WWW-Authenticate challenge when the identity is jwt, and audits why", async () => {
+    const secret = "proxy-http-test-secret-of-32-bytes!";
+    const audit = join(dir, "jwt-audit.jsonl");
+    const proxy = await startHttpProxy(["--policy", policy], [process.execPath, MEMORY_SERVER], {
+      MEMORY_FILE_PATH: join(dir, "memory-jwt.jsonl"),
+      MCP_PDP_IDENTITY: "jwt",
+      MCP_PDP_JWT_ALGORITHMS: "HS256",
+      MCP_PDP_JWT_SECRET: secret,
+      MCP_PDP_AUDIT: audit,
+    });
+    const sign = (key: string) =>
+      new SignJWT({ roles: ["reader"] })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject("bob")
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(key));
+    try {
+      const reader = await connect(proxy.url, { authorization: `Bearer ${await sign(secret)}` });
+      expect((await reader.listTools()).tools.map((t) => t.name)).toContain("read_graph");
+      await reader.close();
+      const forged = await sign("another-secret-entirely-of-32-bytes");
+      const response = await fetch(proxy.url, {
+        method: "POST",
+        headers: { ...POST_HEADERS, authorization: `Bearer ${forged}` },
+        body: JSON.stringify({ jsonrpc: "2.0", ...initializeRequest("forger") }),
+      });
+      expect(response.status).toBe(401);
+      expect(response.headers.get("www-authenticate")).toBe(
+        'Bearer realm="mcp", error="invalid_token", error_description="invalid token (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)"',
+      );
+      expect(await response.json()).toMatchObject({ jsonrpc: "2.0", error: { code: -32000 } });
+      // Without a token the request goes on, unauthenticated, and the policy denies the list.
+      const anonymous = await connect(proxy.url, {});
+      expect((await anonymous.listTools()).tools).toEqual([]);
+      await anonymous.close();
+    } finally {
+      proxy.child.kill("SIGTERM");
+      expect(await proxy.exited).toBe(0);
+    }
+    const events = readFileSync(audit, "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(events).toContainEqual(
+      expect.objectContaining({
+        identity_error: "invalid token (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)",
+        errorCode: "IDENTITY_INVALID",
+        allow: false,
+      }),
+    );
+    expect(events).toContainEqual(
+      expect.objectContaining({ identity_error: "missing bearer token", allow: false }),
+    );
+    expect(JSON.stringify(events)).not.toContain(secret);
   });
 
   it("sends the server's progress notifications on the stream of the request they belong to", async () => {

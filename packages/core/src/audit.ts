@@ -16,6 +16,8 @@ export interface AuditEvent {
     readonly roles?: readonly string[];
     readonly tenant?: string;
   };
+  /** Why the caller is unauthenticated (`invalid token (ERR_JWT_EXPIRED)`); never the credential. */
+  readonly identity_error?: string;
   readonly method: string;
   readonly phase: "call" | "list";
   readonly resource: { readonly type: string; readonly key?: string };
@@ -196,6 +198,7 @@ export function decisionEvent(
     type: "decision",
     pdp,
     subject: auditSubject(request.subject),
+    ...identityError(request.subject),
     method: request.operation.method,
     phase: request.operation.phase,
     resource: {
@@ -208,4 +211,10 @@ export function decisionEvent(
     ...(correlation.requestId !== undefined ? { requestId: correlation.requestId } : {}),
     ...(correlation.sessionId !== undefined ? { sessionId: correlation.sessionId } : {}),
   };
+}
+
+/** The resolver's reason for an unauthenticated subject, so an operator sees why a token failed. */
+function identityError(subject: Subject): Pick<AuditEvent, "identity_error"> {
+  const reason = subject.authenticated ? undefined : subject.attributes?.identity_error;
+  return typeof reason === "string" ? { identity_error: reason } : {};
 }

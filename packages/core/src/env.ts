@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type AuditSink, defaultAuditSink, jsonLinesAuditSink, noopAuditSink } from "./audit.js";
 import { ConfigError } from "./errors.js";
+import { checkHmacSecret } from "./hmac.js";
 import {
   type IdentityResolver,
   authInfoIdentity,
@@ -231,6 +232,9 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
       const bad = algorithms.filter((a) => !isJwtAlgorithm(a));
       if (bad.length > 0)
         throw new ConfigError(`MCP_PDP_JWT_ALGORITHMS: unknown algorithm ${bad.join(", ")}`);
+      // Checked here too, so the message names the variable rather than the option.
+      if (e.MCP_PDP_JWT_SECRET !== undefined)
+        checkHmacSecret("MCP_PDP_JWT_SECRET", e.MCP_PDP_JWT_SECRET, algorithms);
       try {
         return jwtIdentity({
           algorithms: algorithms.filter(isJwtAlgorithm),

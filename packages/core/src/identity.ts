@@ -2,6 +2,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } 
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { Subject } from "./model.js";
 import { ConfigError } from "./errors.js";
+import { checkHmacSecret } from "./hmac.js";
 import { seal } from "./sealed.js";
 
 /** HTTP headers as the MCP SDK and Node present them. Names are matched case-insensitively. */
@@ -179,7 +180,11 @@ export function isJwtAlgorithm(name: string): name is JwtAlgorithm {
 export interface JwtIdentityOptions {
   /** Accepted algorithms, named explicitly. HMAC and asymmetric algorithms never share a key. */
   readonly algorithms: readonly JwtAlgorithm[];
-  /** Shared secret for HS* algorithms (must not be empty). */
+  /**
+   * Shared secret for HS* algorithms: at least as long as the hash (RFC 7518 §3.2), so 32 bytes
+   * for HS256, 48 for HS384 and 64 for HS512 (the longest of the accepted ones); a shorter one is
+   * refused with a {@link ConfigError}.
+   */
   readonly secret?: string | Uint8Array;
   /** PEM (SPKI) public key for RS/PS/ES/EdDSA. */
   readonly publicKey?: string;
@@ -237,6 +242,7 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
         `jwtIdentity: a shared secret serves HMAC algorithms only, got ${algs.join(", ")} (one key for HMAC and RSA allows algorithm confusion)`,
       );
     }
+    checkHmacSecret("jwtIdentity: secret", options.secret, hmac);
     const bytes =
       typeof options.secret === "string"
         ? new TextEncoder().encode(options.secret)

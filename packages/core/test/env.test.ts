@@ -291,6 +291,29 @@ describe("identityFromEnv", () => {
     expect(bad.authenticated).toBe(false);
   });
 
+  it("refuses an MCP_PDP_JWT_SECRET shorter than the algorithm's minimum, naming the variable", () => {
+    const short = "0123456789abcdef0123456789abcde"; // 31 bytes
+    const error = configError(() =>
+      identityFromEnv({
+        MCP_PDP_IDENTITY: "jwt",
+        MCP_PDP_JWT_ALGORITHMS: "HS256",
+        MCP_PDP_JWT_SECRET: short,
+      }),
+    );
+    expect(error.message).toMatch(
+      /^MCP_PDP_JWT_SECRET is 31 bytes; HS256 needs .* at least 32 bytes/,
+    );
+    expect(error.message).not.toContain(short);
+    const hs512 = configError(() =>
+      identityFromEnv({
+        MCP_PDP_IDENTITY: "jwt",
+        MCP_PDP_JWT_ALGORITHMS: "HS512",
+        MCP_PDP_JWT_SECRET: `${short}-and-then-some`,
+      }),
+    );
+    expect(hs512.message).toMatch(/^MCP_PDP_JWT_SECRET .* HS512 needs .* at least 64 bytes/);
+  });
+
   it("requires MCP_PDP_JWT_ALGORITHMS in jwt mode", () => {
     const error = configError(() =>
       identityFromEnv({ MCP_PDP_IDENTITY: "jwt", MCP_PDP_JWT_SECRET: "some-secret" }),

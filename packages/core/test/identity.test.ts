@@ -529,6 +529,37 @@ describe("jwtIdentity configuration errors", () => {
     );
   });
 
+  it("refuses an HMAC secret shorter than the hash of the strongest accepted algorithm (RFC 7518 §3.2)", () => {
+    const bytes = (n: number) => new Uint8Array(n).fill(7);
+    for (const [algorithm, minimum] of [
+      ["HS256", 32],
+      ["HS384", 48],
+      ["HS512", 64],
+    ] as const) {
+      expect(() => jwtIdentity({ algorithms: [algorithm], secret: bytes(minimum - 1) })).toThrow(
+        new RegExp(
+          `^jwtIdentity: secret is ${minimum - 1} bytes; ${algorithm} needs .* at least ${minimum} bytes`,
+        ),
+      );
+      expect(typeof jwtIdentity({ algorithms: [algorithm], secret: bytes(minimum) })).toBe(
+        "function",
+      );
+    }
+    // Accepting HS512 too raises the bar for the one secret.
+    expect(() => jwtIdentity({ algorithms: ["HS256", "HS512"], secret: bytes(48) })).toThrow(
+      /HS512 needs a secret of at least 64 bytes/,
+    );
+    // A string is measured in UTF-8 bytes, not characters: 16 × "é" is 32 bytes.
+    expect(typeof jwtIdentity({ algorithms: ["HS256"], secret: "é".repeat(16) })).toBe("function");
+    const short = "short-but-not-empty";
+    expect(() => jwtIdentity({ algorithms: ["HS256"], secret: short })).toThrow(ConfigError);
+    try {
+      jwtIdentity({ algorithms: ["HS256"], secret: short });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(short);
+    }
+  });
+
   it("refuses a secret with an asymmetric algorithm (algorithm confusion)", () => {
     expect(() => jwtIdentity({ algorithms: ["RS256"], secret: SECRET })).toThrow(ConfigError);
     expect(() => jwtIdentity({ algorithms: ["HS256", "RS256"], secret: SECRET })).toThrow(

@@ -10,6 +10,7 @@ describe("@mcp-pdp/mcp public surface", () => {
       "authorize",
       "authorizeFactory",
       "guardTransport",
+      "identityChallenge",
     ]);
   });
 });

@@ -227,7 +227,7 @@ describe("permitOptionsFromEnv: identity", () => {
   });
 
   it("defaults to HS256 for a secret when JWT_ALGORITHMS is unset", async () => {
-    const secret = "another-long-enough-hmac-secret";
+    const secret = "another-long-enough-hmac-secret-32";
     const o = options({ PERMIT_MCP_IDENTITY_MODE: "jwt", PERMIT_MCP_IDENTITY_JWT_SECRET: secret });
     const token = await new SignJWT({ sub: "frank" })
       .setProtectedHeader({ alg: "HS256" })

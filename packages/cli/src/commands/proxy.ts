@@ -1,4 +1,5 @@
 import { Authorizer, ConfigError, type Env, readMcpPdpEnv } from "@mcp-pdp/core";
+import { identityChallenge } from "@mcp-pdp/mcp";
 import { HELP_OPTION, oneOf, parseCommand } from "../args.js";
 import { auditFor, choosePdp, decorate, identityFor, mappingFor } from "../config.js";
 import { type CliIo, EXIT, UsageError, println } from "../io.js";
@@ -41,7 +42,9 @@ Streamable HTTP (instead of stdio):
   --http port            serve MCP over Streamable HTTP on http://<host>:<port>/mcp; each session
                          gets its own server process. The caller may then come from each request:
                          MCP_PDP_IDENTITY=header (MCP_PDP_IDENTITY_HEADER, ..._ROLES_HEADER) or jwt
-                         (MCP_PDP_JWT_*); without them, the fixed caller applies to every session
+                         (MCP_PDP_JWT_*; a token that fails verification gets 401 and a
+                         WWW-Authenticate challenge); without them, the fixed caller applies to
+                         every session
   --host h               the address to listen on (default 127.0.0.1)
   --max-sessions n       sessions (server processes) open at once (default 32)
   --session-idle s       seconds a session may sit unused before its server process is stopped
@@ -211,6 +214,10 @@ export async function proxy(
       return await runHttpProxy({
         ...common,
         port: http,
+        // A verified bearer token that fails gets 401 and a challenge rather than policy denials.
+        ...(caller.mode === "jwt"
+          ? { challenge: identityChallenge(caller.identity, { audit }) }
+          : {}),
         ...(values.host !== undefined ? { host: values.host } : {}),
         ...(maxSessions !== undefined ? { maxSessions } : {}),
         ...(sessionIdle !== undefined ? { sessionIdleMs: sessionIdle * 1000 } : {}),

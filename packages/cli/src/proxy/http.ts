@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Writable } from "node:stream";
-import { type Authorizer, integerOption } from "@mcp-pdp/core";
-import type { DenyMode } from "@mcp-pdp/mcp";
+import { type Authorizer, describeError, integerOption } from "@mcp-pdp/core";
+import type { DenyMode, NodeMiddleware } from "@mcp-pdp/mcp";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { type Bridge, type ServerCommand, openBridge } from "./bridge.js";
@@ -33,6 +33,11 @@ export interface HttpProxyOptions {
   readonly sessionIdleMs?: number;
   /** Largest request body accepted, in bytes. @defaultValue 4 MiB */
   readonly maxBodyBytes?: number;
+  /**
+   * Runs before any request is handled, such as `identityChallenge()`; it answers a request itself
+   * by not calling `next`. @defaultValue none
+   */
+  readonly challenge?: NodeMiddleware;
   /** The servers' stderr and the proxy's own messages. */
   readonly stderr: Writable;
   /** Aborting closes every session and stops listening. */
@@ -236,6 +241,20 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     if (refused) {
       jsonError(res, refused.status, -32000, refused.message);
       return;
+    }
+    const challenge = options.challenge;
+    if (challenge) {
+      // A request the challenge answered (401) is finished: it never reaches a session.
+      const pass = await new Promise<boolean>((resolve, reject) => {
+        res.once("close", () => {
+          resolve(false);
+        });
+        challenge(req, res, (error) => {
+          if (error === undefined) resolve(true);
+          else reject(error instanceof Error ? error : new Error(describeError(error)));
+        });
+      });
+      if (!pass) return;
     }
     const sessionId = header(req, "mcp-session-id");
     if (req.method === "POST") {
