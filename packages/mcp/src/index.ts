@@ -9,3 +9,4 @@ export {
   UNAUTHORIZED_CODE,
   guardTransport,
 } from "./guard.js";
+export { type TaskBindingsOptions, type TaskOwner, TaskBindings, subjectKey } from "./tasks.js";

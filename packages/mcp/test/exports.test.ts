@@ -5,11 +5,13 @@ describe("@mcp-pdp/mcp public surface", () => {
     const mod = await import("@mcp-pdp/mcp");
     expect(Object.keys(mod).sort()).toEqual([
       "GuardedTransport",
+      "TaskBindings",
       "TransportDecorator",
       "UNAUTHORIZED_CODE",
       "authorize",
       "authorizeFactory",
       "guardTransport",
+      "subjectKey",
     ]);
   });
 });
