@@ -12,7 +12,9 @@ import {
   McpServer,
   SUPPORTED_PROTOCOL_VERSIONS,
   Server,
+  acceptedContent,
   createMcpHandler,
+  inputRequired,
 } from "@modelcontextprotocol/server";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import { afterEach, describe, expect, it } from "vitest";
@@ -364,4 +366,123 @@ describe("SDK v2 subscriptions/listen over a guarded stdio connection", () => {
     closers.unshift(() => subscription.close());
     expect(pdp.requests.filter((r) => r.action === "listen")).toHaveLength(1);
   });
+});
+
+describe("SDK v2 input-required second leg (2026-07-28)", () => {
+  /** Denies a deploy to prod by an argument rule; everything else is allowed. */
+  const deployPolicy = (req: AuthorizationRequest): boolean =>
+    req.resource.attributes.arg_env !== "prod";
+
+  /** A tool that asks the client to confirm before it runs. */
+  function deployServer(runs: string[]): McpServer {
+    const server = new McpServer(
+      { name: "demo", version: "1.0.0" },
+      { supportedProtocolVersions: ALL_VERSIONS },
+    );
+    const confirmation = z.object({ confirm: z.boolean() });
+    server.registerTool(
+      "deploy",
+      { inputSchema: z.object({ env: z.string() }) },
+      ({ env }, ctx) => {
+        const confirmed = acceptedContent(ctx.mcpReq.inputResponses, "confirm", confirmation);
+        if (confirmed?.confirm !== true) {
+          return inputRequired({
+            inputRequests: {
+              confirm: inputRequired.elicit({
+                message: `Deploy to ${env}?`,
+                requestedSchema: confirmation,
+              }),
+            },
+          });
+        }
+        runs.push(env);
+        return { content: [{ type: "text", text: `deployed to ${env}` }] };
+      },
+    );
+    return server;
+  }
+
+  const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
+
+  const ENTRIES: Record<string, (runs: string[], pdp: GuardOptions["pdp"]) => Promise<Client>> = {
+    "serveStdio(authorizeFactory(factory))": async (runs, pdp) => {
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      const handle = serveStdio(
+        authorizeFactory(() => deployServer(runs), options(pdp)),
+        { transport: serverSide },
+      );
+      const client = confirmingClient();
+      await client.connect(clientSide);
+      closers.push(
+        () => client.close(),
+        () => handle.close(),
+      );
+      return client;
+    },
+    "createMcpHandler(authorizeFactory(factory))": async (runs, pdp) => {
+      const handler = createMcpHandler(authorizeFactory(() => deployServer(runs), options(pdp)));
+      const client = confirmingClient();
+      await client.connect(httpTransport(handler.fetch));
+      closers.push(
+        () => client.close(),
+        () => handler.close(),
+      );
+      return client;
+    },
+  };
+
+  /** A modern-era client that confirms every elicitation. */
+  function confirmingClient(): Client {
+    const client = new Client(
+      { name: "test-client", version: "1.0.0" },
+      {
+        versionNegotiation: { mode: { pin: MODERN } },
+        capabilities: { elicitation: { form: {} } },
+      },
+    );
+    client.setRequestHandler("elicitation/create", () => ({
+      action: "accept",
+      content: { confirm: true },
+    }));
+    return client;
+  }
+
+  for (const [entry, connect] of Object.entries(ENTRIES)) {
+    it(`re-decides the second leg on its own arguments behind ${entry}`, async () => {
+      const runs: string[] = [];
+      const pdp = recordingPdp(functionPdp(deployPolicy));
+      const client = await connect(runs, pdp);
+      // First leg: allowed, and the server asks for input instead of running.
+      const first = (await client.callTool(
+        { name: "deploy", arguments: { env: "staging" } },
+        { allowInputRequired: true },
+      )) as unknown as { resultType: string; requestState?: string };
+      expect(first.resultType).toBe("input_required");
+      expect(runs).toEqual([]);
+      // Second leg: the answer to the server's question, with arguments swapped for denied ones.
+      const retry = {
+        name: "deploy",
+        arguments: { env: "prod" },
+        inputResponses: CONFIRMED,
+        ...(first.requestState !== undefined ? { requestState: first.requestState } : {}),
+      };
+      const error = await errorOf(client.callTool(retry));
+      expect(error.code).toBe(UNAUTHORIZED_CODE);
+      expect(runs).toEqual([]);
+      const legs = pdp.requests.filter((r) => r.operation.method === "tools/call");
+      expect(legs.map((r) => r.resource.attributes.arg_env)).toEqual(["staging", "prod"]);
+    });
+
+    it(`runs a confirmed call whose every leg is allowed behind ${entry}`, async () => {
+      const runs: string[] = [];
+      const pdp = recordingPdp(functionPdp(deployPolicy));
+      const client = await connect(runs, pdp);
+      // The client's driver answers the elicitation and sends the second leg itself.
+      const result = await client.callTool({ name: "deploy", arguments: { env: "staging" } });
+      expect(result.content).toEqual([{ type: "text", text: "deployed to staging" }]);
+      expect(runs).toEqual(["staging"]);
+      const legs = pdp.requests.filter((r) => r.operation.method === "tools/call");
+      expect(legs).toHaveLength(2);
+    });
+  }
 });
