@@ -93,7 +93,7 @@ function transportKind(transport: Transport): string {
 }
 
 /** Web `Headers` as the plain map identity resolvers read (names come lowercased). */
-function headerMap(headers: Headers): Record<string, string> {
+export function headerMap(headers: Headers): Record<string, string> {
   const map: Record<string, string> = {};
   headers.forEach((value, name) => {
     map[name] = value;
@@ -195,7 +195,7 @@ function ownResult(
 }
 
 /** The reason shown to the client for a deny. */
-function clientReason(decision: Decision, exposeReasons: boolean): string {
+export function clientReason(decision: Decision, exposeReasons: boolean): string {
   if (exposeReasons && decision.reason) return decision.reason;
   if (decision.message) return decision.message;
   return decision.source === "error"

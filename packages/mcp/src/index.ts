@@ -1,6 +1,7 @@
 // This file is the complete public surface of @mcp-pdp/mcp.
 export { type AuthorizeOptions, authorize } from "./authorize.js";
 export { authorizeFactory } from "./factory.js";
+export { type McpFetch, guardListen } from "./fetch.js";
 export { TransportDecorator } from "./decorator.js";
 export {
   type DenyMode,

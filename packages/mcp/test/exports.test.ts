@@ -10,6 +10,7 @@ describe("@mcp-pdp/mcp public surface", () => {
       "UNAUTHORIZED_CODE",
       "authorize",
       "authorizeFactory",
+      "guardListen",
       "guardTransport",
       "subjectKey",
     ]);

@@ -24,6 +24,7 @@ import {
   UNAUTHORIZED_CODE,
   authorize,
   authorizeFactory,
+  guardListen,
   guardTransport,
 } from "../src/index.js";
 
@@ -485,4 +486,72 @@ describe("SDK v2 input-required second leg (2026-07-28)", () => {
       expect(legs).toHaveLength(2);
     });
   }
+});
+
+describe("SDK v2 subscriptions/listen behind createMcpHandler", () => {
+  /** Allows alice a listen only when every resource it subscribes to is docs://readme. */
+  const listenPolicy = (req: AuthorizationRequest): boolean => {
+    if (req.subject.id !== "alice") return false;
+    if (req.action !== "listen") return readerPolicy(req);
+    const uris = req.resource.attributes.resource_uris as string[];
+    return uris.every((uri) => uri === "docs://readme");
+  };
+
+  /** The demo server, offering resource subscriptions (without them a listen honors none). */
+  function subscribableServer(): McpServer {
+    const server = buildServer([]);
+    server.server.registerCapabilities({ resources: { subscribe: true } });
+    return server;
+  }
+
+  async function modernClient(
+    pdp: GuardOptions["pdp"],
+    user = "alice",
+  ): Promise<{ client: Client; handler: ReturnType<typeof createMcpHandler> }> {
+    const guard = options(pdp, { identity: headerIdentity({ header: "x-user-id" }) });
+    const handler = createMcpHandler(authorizeFactory(subscribableServer, guard));
+    const client = newClient("modern");
+    await client.connect(httpTransport(guardListen(handler.fetch, guard), { "x-user-id": user }));
+    closers.push(
+      () => client.close(),
+      () => handler.close(),
+    );
+    return { client, handler };
+  }
+
+  it("refuses a listen naming a resource the caller may not read before any stream opens", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const { client } = await modernClient(pdp);
+    const error = await errorOf(
+      client.listen({ resourceSubscriptions: ["docs://readme", "docs://secret"] }),
+    );
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+    const listen = pdp.requests.find((r) => r.action === "listen");
+    expect(listen?.subject.id).toBe("alice");
+    expect(listen?.resource.attributes.resource_uris).toEqual(["docs://readme", "docs://secret"]);
+  });
+
+  it("refuses a listen by a caller the policy does not allow to listen at all", async () => {
+    const { client } = await modernClient(functionPdp(listenPolicy), "mallory");
+    const error = await errorOf(client.listen({ resourceSubscriptions: ["docs://readme"] }));
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+  });
+
+  it("opens an allowed listen, which delivers updates of its readable resources only", async () => {
+    const { client, handler } = await modernClient(functionPdp(listenPolicy));
+    const updated: string[] = [];
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    client.setNotificationHandler("notifications/resources/updated", (notification) => {
+      updated.push(notification.params.uri);
+      delivered();
+    });
+    const subscription = await client.listen({ resourceSubscriptions: ["docs://readme"] });
+    closers.unshift(() => subscription.close());
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ["docs://readme"] });
+    handler.notify.resourceUpdated("docs://secret");
+    handler.notify.resourceUpdated("docs://readme");
+    await arrived;
+    expect(updated).toEqual(["docs://readme"]);
+  });
 });
