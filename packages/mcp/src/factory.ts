@@ -1,5 +1,6 @@
 import { ConfigError } from "@mcp-pdp/core";
 import { type AuthorizeOptions, authorize, withEnvironment } from "./authorize.js";
+import { TaskBindings } from "./tasks.js";
 
 /** How {@link authorize} marks a server it patched (a global symbol, shared with it). */
 const GUARDED = Symbol.for("mcp-pdp.authorized");
@@ -10,7 +11,8 @@ const GUARDED = Symbol.for("mcp-pdp.authorized");
  * `Server` for each request (or connection) and connect it to a transport of their own, so the
  * guard has to be put on each one. The options are read from the environment once, here, not per
  * request; each server gets its own `Authorizer` (so a call is decided on that server's own
- * registrations) sharing the PDP and the audit sink.
+ * registrations) sharing the PDP, the audit sink and the task bindings (a task created on one
+ * request is fetched on another, by another server the factory made).
  *
  * A server the factory returns that was already authorized is passed on as it is (it is guarded);
  * anything that is not a server fails the request.
@@ -21,7 +23,11 @@ export function authorizeFactory<Context, Product extends object>(
 ): (context: Context) => Promise<Product> {
   // The environment is read now, so a bad variable fails at start-up rather than per request, and
   // the audit sink it names is one for all requests.
-  const resolved: AuthorizeOptions = { ...withEnvironment(options), env: {} };
+  const resolved: AuthorizeOptions = {
+    ...withEnvironment(options),
+    env: {},
+    tasks: options.tasks ?? new TaskBindings(),
+  };
   return async function authorizedFactory(context: Context): Promise<Product> {
     const product = await factory(context);
     if (!isAuthorized(product)) authorize(product, resolved);

@@ -18,6 +18,7 @@ import type {
   RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
 import { TransportDecorator, asError } from "./decorator.js";
+import { TaskBindings, subjectKey } from "./tasks.js";
 
 /** JSON-RPC error code of a denied request (the code the Permit middleware uses). */
 export const UNAUTHORIZED_CODE = -32010;
@@ -40,6 +41,13 @@ export interface GuardOptions extends AuthorizerOptions {
    * @defaultValue false
    */
   readonly exposeReasons?: boolean;
+  /**
+   * Where the tasks created through this guard are bound to their creators. Share one between the
+   * transports of one server so a task created on one connection (or, behind `createMcpHandler`,
+   * one HTTP request) can be fetched on the next; `authorizeFactory` shares one for you.
+   * @defaultValue one per transport, made when its first task is created
+   */
+  readonly tasks?: TaskBindings;
 }
 
 interface JsonRpcRequest {
@@ -48,6 +56,25 @@ interface JsonRpcRequest {
   method: string;
   params?: Record<string, unknown>;
 }
+
+/**
+ * A task-augmented `tools/call` (params with `task`) handed to the server: a task its result
+ * creates is bound to this caller. Plain calls carry no such state, so they cost nothing more.
+ */
+class TaskCall {
+  constructor(
+    readonly subject: string,
+    readonly params: Readonly<Record<string, unknown>>,
+  ) {}
+}
+
+/** A `tasks/list` handed to the server: its result keeps only this caller's tasks. */
+class TaskListing {
+  constructor(readonly subject: string) {}
+}
+
+/** The task methods that name one task: answered only for the task's creator. */
+const TASK_METHODS: ReadonlySet<string> = new Set(["tasks/get", "tasks/result", "tasks/cancel"]);
 
 /** A list request handed to the server: its result is filtered for this caller on the way back. */
 interface PendingList {
@@ -66,7 +93,7 @@ function transportKind(transport: Transport): string {
 }
 
 /** Web `Headers` as the plain map identity resolvers read (names come lowercased). */
-function headerMap(headers: Headers): Record<string, string> {
+export function headerMap(headers: Headers): Record<string, string> {
   const map: Record<string, string> = {};
   headers.forEach((value, name) => {
     map[name] = value;
@@ -168,7 +195,7 @@ function ownResult(
 }
 
 /** The reason shown to the client for a deny. */
-function clientReason(decision: Decision, exposeReasons: boolean): string {
+export function clientReason(decision: Decision, exposeReasons: boolean): string {
   if (exposeReasons && decision.reason) return decision.reason;
   if (decision.message) return decision.message;
   return decision.source === "error"
@@ -193,20 +220,30 @@ export class GuardedTransport extends TransportDecorator {
    * the server answered it, so an answer always meets the request it belongs to. One map, so a
    * request costs one lookup to check its id.
    */
-  readonly #inFlight = new Map<RequestId, Deciding | string | PendingList | typeof CANCELLED>();
+  readonly #inFlight = new Map<
+    RequestId,
+    Deciding | string | PendingList | TaskCall | TaskListing | typeof CANCELLED
+  >();
   /** How many ids are held as `CANCELLED` (see {@link MAX_CANCELLED}). */
   #cancelled = 0;
+  #tasks: TaskBindings | undefined;
 
   constructor(
     inner: Transport,
     authorizer: Authorizer,
-    options: Pick<GuardOptions, "denyMode" | "exposeReasons"> = {},
+    options: Pick<GuardOptions, "denyMode" | "exposeReasons" | "tasks"> = {},
   ) {
     super(inner);
     this.authorizer = authorizer;
     this.#denyMode = options.denyMode ?? "error";
     this.#exposeReasons = options.exposeReasons ?? false;
     this.#kind = transportKind(inner);
+    this.#tasks = options.tasks;
+  }
+
+  /** The tasks bound through this guard. */
+  get tasks(): TaskBindings {
+    return (this.#tasks ??= new TaskBindings());
   }
 
   override close(): Promise<void> {
@@ -244,7 +281,49 @@ export class GuardedTransport extends TransportDecorator {
     if (typeof state === "string" || m.result === undefined) {
       return this.inner.send(message, options);
     }
+    if (state instanceof TaskCall) {
+      this.#bindTask(m.result, state);
+      return this.inner.send(message, options);
+    }
+    if (state instanceof TaskListing) {
+      const result = this.#ownTasks(m.result, state);
+      return this.inner.send({ ...message, result }, options);
+    }
     return this.#sendFiltered(message, m.result, state, options);
+  }
+
+  /** Binds the task a task-augmented call created (a `CreateTaskResult`) to the caller. */
+  #bindTask(result: unknown, call: TaskCall): void {
+    const task =
+      typeof result === "object" && result !== null
+        ? (result as { task?: unknown }).task
+        : undefined;
+    if (typeof task !== "object" || task === null) return;
+    const { taskId, ttl } = task as { taskId?: unknown; ttl?: unknown };
+    // A task without a usable id can't be named by anyone, its creator included.
+    if (typeof taskId === "string") this.tasks.bind(taskId, call.subject, call.params, ttl);
+  }
+
+  /**
+   * A `tasks/list` page with only the caller's tasks; a task the guard never bound (created past
+   * it, or its binding evicted) is no one's, so it is hidden.
+   */
+  #ownTasks(result: unknown, listing: TaskListing): Record<string, unknown> {
+    const page = (typeof result === "object" && result !== null ? result : {}) as Record<
+      string,
+      unknown
+    >;
+    const tasks = Array.isArray(page.tasks) ? (page.tasks as unknown[]) : [];
+    const own = tasks.filter((task) => {
+      const taskId =
+        typeof task === "object" && task !== null
+          ? (task as { taskId?: unknown }).taskId
+          : undefined;
+      return typeof taskId === "string" && this.#tasks?.isOwnedBy(taskId, listing.subject) === true;
+    });
+    return "cacheScope" in page
+      ? { ...page, tasks: own, cacheScope: "private" }
+      : { ...page, tasks: own };
   }
 
   async #sendFiltered(
@@ -323,6 +402,11 @@ export class GuardedTransport extends TransportDecorator {
       const { params } = message as { params?: unknown };
       if (typeof params === "object" && params !== null && tooDeep(params, MAX_PARAMS_DEPTH)) {
         this.#reply({ jsonrpc: "2.0", id, error: TOO_DEEP });
+        return;
+      }
+      // Checked even when the mapping bypasses them: a task is its creator's whatever the policy.
+      if (method.startsWith("tasks/")) {
+        this.#decideTask(message as JsonRpcRequest, id, method, extra);
         return;
       }
       if (this.authorizer.isBypassed(method)) {
@@ -434,8 +518,12 @@ export class GuardedTransport extends TransportDecorator {
     if (outcome.kind === "bypass" || outcome.decision.allow) {
       this.#inFlight.set(
         id,
-        outcome.kind === "decided" && isListMethod(method)
-          ? { method, subject: outcome.subject, context }
+        outcome.kind === "decided"
+          ? isListMethod(method)
+            ? { method, subject: outcome.subject, context }
+            : method === "tools/call" && message.params?.task !== undefined
+              ? new TaskCall(subjectKey(outcome.subject), message.params)
+              : method
           : method,
       );
       // Decided on the canonical form of a resource URI, but the server gets the client's own
@@ -450,6 +538,68 @@ export class GuardedTransport extends TransportDecorator {
         ? { jsonrpc: "2.0", id, result: ownResult(message.params, empty, true) }
         : this.#denial(message, outcome.decision),
     );
+  }
+
+  /**
+   * Decides a `tasks/*` request. The caller must be the task's creator: a task of another subject
+   * and a task never bound are both answered as not found, so no one learns another's task exists.
+   * `tasks/result` is then decided as the `tools/call` that created the task (same resource,
+   * action and arguments, for the caller now), so a permission revoked since also withholds the
+   * result; `tasks/get` and `tasks/cancel` on their own mapping; `tasks/list` on its own mapping,
+   * its page filtered to the caller's tasks.
+   */
+  #decideTask(
+    message: JsonRpcRequest,
+    id: RequestId,
+    method: string,
+    extra: MessageExtraInfo | undefined,
+  ): void {
+    const context = this.#context(id, extra);
+    const pending = new Deciding();
+    // Held while the subject resolves: a duplicate id is refused, a cancellation drops it.
+    this.#inFlight.set(id, pending);
+    this.#taskOutcome(message, method, context, pending).then(
+      (outcome) => {
+        if (this.#inFlight.get(id) === pending) this.#inFlight.delete(id);
+        if (pending.aborted) return;
+        if (outcome === undefined) {
+          this.#reply(taskNotFound(message));
+          return;
+        }
+        const [authorization, subject] = outcome;
+        if (authorization.kind === "decided" && !authorization.decision.allow) {
+          this.#reply(this.#denial(message, authorization.decision));
+          return;
+        }
+        this.#inFlight.set(id, method === "tasks/list" ? new TaskListing(subject) : method);
+        this.deliver(message, extra);
+      },
+      (error: unknown) => {
+        this.#failed(message, error);
+      },
+    );
+  }
+
+  /** The decision on a task request and the caller's key; undefined: the task is not theirs. */
+  async #taskOutcome(
+    message: JsonRpcRequest,
+    method: string,
+    context: RequestContext,
+    pending: Deciding,
+  ): Promise<[Authorization, string] | undefined> {
+    const subject = await this.authorizer.resolveSubject(context);
+    const key = subjectKey(subject);
+    const options = { subject, signal: pending.signal };
+    if (!TASK_METHODS.has(method)) {
+      return [await this.authorizer.decide(method, message.params, context, options), key];
+    }
+    const taskId = message.params?.taskId;
+    const owner = typeof taskId === "string" ? this.#tasks?.ownerOf(taskId) : undefined;
+    if (owner?.subject !== key) return undefined;
+    if (method === "tasks/result") {
+      return [await this.authorizer.decide("tools/call", owner.call, context, options), key];
+    }
+    return [await this.authorizer.decide(method, message.params, context, options), key];
   }
 
   /** Sends a message the guard itself answers, reporting a failed send instead of throwing. */
@@ -484,6 +634,7 @@ export class GuardedTransport extends TransportDecorator {
         "prompts/get": { code: -32602, message: `Prompt ${name} not found` },
         "resources/read": { code: -32002, message: `Resource ${uri} not found` },
       };
+      if (TASK_METHODS.has(message.method)) return taskNotFound(message);
       const error = notFound[message.method];
       if (error) return { jsonrpc: "2.0", id: message.id, error };
     }
@@ -500,6 +651,22 @@ export class GuardedTransport extends TransportDecorator {
       },
     };
   }
+}
+
+/**
+ * The answer to a task request naming a task the caller did not create, the same whether the task
+ * exists or not: the spec's code for an invalid or nonexistent task id.
+ */
+function taskNotFound(message: JsonRpcRequest): JSONRPCMessage {
+  const taskId = message.params?.taskId;
+  return {
+    jsonrpc: "2.0",
+    id: message.id,
+    error: {
+      code: -32602,
+      message: `Task ${typeof taskId === "string" ? taskId : ""} not found`,
+    },
+  };
 }
 
 /**

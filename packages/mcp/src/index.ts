@@ -6,6 +6,7 @@ export {
   type NodeMiddleware,
   identityChallenge,
 } from "./challenge.js";
+export { type McpFetch, guardListen } from "./fetch.js";
 export { TransportDecorator } from "./decorator.js";
 export {
   type DenyMode,
@@ -14,3 +15,4 @@ export {
   UNAUTHORIZED_CODE,
   guardTransport,
 } from "./guard.js";
+export { type TaskBindingsOptions, type TaskOwner, TaskBindings, subjectKey } from "./tasks.js";

@@ -5,12 +5,15 @@ describe("@mcp-pdp/mcp public surface", () => {
     const mod = await import("@mcp-pdp/mcp");
     expect(Object.keys(mod).sort()).toEqual([
       "GuardedTransport",
+      "TaskBindings",
       "TransportDecorator",
       "UNAUTHORIZED_CODE",
       "authorize",
       "authorizeFactory",
+      "guardListen",
       "guardTransport",
       "identityChallenge",
+      "subjectKey",
     ]);
   });
 });

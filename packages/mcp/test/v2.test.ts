@@ -12,7 +12,9 @@ import {
   McpServer,
   SUPPORTED_PROTOCOL_VERSIONS,
   Server,
+  acceptedContent,
   createMcpHandler,
+  inputRequired,
 } from "@modelcontextprotocol/server";
 import { serveStdio } from "@modelcontextprotocol/server/stdio";
 import { afterEach, describe, expect, it } from "vitest";
@@ -22,6 +24,7 @@ import {
   UNAUTHORIZED_CODE,
   authorize,
   authorizeFactory,
+  guardListen,
   guardTransport,
 } from "../src/index.js";
 
@@ -363,5 +366,192 @@ describe("SDK v2 subscriptions/listen over a guarded stdio connection", () => {
     const subscription = await client.listen({ resourceSubscriptions: ["docs://readme"] });
     closers.unshift(() => subscription.close());
     expect(pdp.requests.filter((r) => r.action === "listen")).toHaveLength(1);
+  });
+});
+
+describe("SDK v2 input-required second leg (2026-07-28)", () => {
+  /** Denies a deploy to prod by an argument rule; everything else is allowed. */
+  const deployPolicy = (req: AuthorizationRequest): boolean =>
+    req.resource.attributes.arg_env !== "prod";
+
+  /** A tool that asks the client to confirm before it runs. */
+  function deployServer(runs: string[]): McpServer {
+    const server = new McpServer(
+      { name: "demo", version: "1.0.0" },
+      { supportedProtocolVersions: ALL_VERSIONS },
+    );
+    const confirmation = z.object({ confirm: z.boolean() });
+    server.registerTool(
+      "deploy",
+      { inputSchema: z.object({ env: z.string() }) },
+      ({ env }, ctx) => {
+        const confirmed = acceptedContent(ctx.mcpReq.inputResponses, "confirm", confirmation);
+        if (confirmed?.confirm !== true) {
+          return inputRequired({
+            inputRequests: {
+              confirm: inputRequired.elicit({
+                message: `Deploy to ${env}?`,
+                requestedSchema: confirmation,
+              }),
+            },
+          });
+        }
+        runs.push(env);
+        return { content: [{ type: "text", text: `deployed to ${env}` }] };
+      },
+    );
+    return server;
+  }
+
+  const CONFIRMED = { confirm: { action: "accept", content: { confirm: true } } };
+
+  const ENTRIES: Record<string, (runs: string[], pdp: GuardOptions["pdp"]) => Promise<Client>> = {
+    "serveStdio(authorizeFactory(factory))": async (runs, pdp) => {
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      const handle = serveStdio(
+        authorizeFactory(() => deployServer(runs), options(pdp)),
+        { transport: serverSide },
+      );
+      const client = confirmingClient();
+      await client.connect(clientSide);
+      closers.push(
+        () => client.close(),
+        () => handle.close(),
+      );
+      return client;
+    },
+    "createMcpHandler(authorizeFactory(factory))": async (runs, pdp) => {
+      const handler = createMcpHandler(authorizeFactory(() => deployServer(runs), options(pdp)));
+      const client = confirmingClient();
+      await client.connect(httpTransport(handler.fetch));
+      closers.push(
+        () => client.close(),
+        () => handler.close(),
+      );
+      return client;
+    },
+  };
+
+  /** A modern-era client that confirms every elicitation. */
+  function confirmingClient(): Client {
+    const client = new Client(
+      { name: "test-client", version: "1.0.0" },
+      {
+        versionNegotiation: { mode: { pin: MODERN } },
+        capabilities: { elicitation: { form: {} } },
+      },
+    );
+    client.setRequestHandler("elicitation/create", () => ({
+      action: "accept",
+      content: { confirm: true },
+    }));
+    return client;
+  }
+
+  for (const [entry, connect] of Object.entries(ENTRIES)) {
+    it(`re-decides the second leg on its own arguments behind ${entry}`, async () => {
+      const runs: string[] = [];
+      const pdp = recordingPdp(functionPdp(deployPolicy));
+      const client = await connect(runs, pdp);
+      // First leg: allowed, and the server asks for input instead of running.
+      const first = (await client.callTool(
+        { name: "deploy", arguments: { env: "staging" } },
+        { allowInputRequired: true },
+      )) as unknown as { resultType: string; requestState?: string };
+      expect(first.resultType).toBe("input_required");
+      expect(runs).toEqual([]);
+      // Second leg: the answer to the server's question, with arguments swapped for denied ones.
+      const retry = {
+        name: "deploy",
+        arguments: { env: "prod" },
+        inputResponses: CONFIRMED,
+        ...(first.requestState !== undefined ? { requestState: first.requestState } : {}),
+      };
+      const error = await errorOf(client.callTool(retry));
+      expect(error.code).toBe(UNAUTHORIZED_CODE);
+      expect(runs).toEqual([]);
+      const legs = pdp.requests.filter((r) => r.operation.method === "tools/call");
+      expect(legs.map((r) => r.resource.attributes.arg_env)).toEqual(["staging", "prod"]);
+    });
+
+    it(`runs a confirmed call whose every leg is allowed behind ${entry}`, async () => {
+      const runs: string[] = [];
+      const pdp = recordingPdp(functionPdp(deployPolicy));
+      const client = await connect(runs, pdp);
+      // The client's driver answers the elicitation and sends the second leg itself.
+      const result = await client.callTool({ name: "deploy", arguments: { env: "staging" } });
+      expect(result.content).toEqual([{ type: "text", text: "deployed to staging" }]);
+      expect(runs).toEqual(["staging"]);
+      const legs = pdp.requests.filter((r) => r.operation.method === "tools/call");
+      expect(legs).toHaveLength(2);
+    });
+  }
+});
+
+describe("SDK v2 subscriptions/listen behind createMcpHandler", () => {
+  /** Allows alice a listen only when every resource it subscribes to is docs://readme. */
+  const listenPolicy = (req: AuthorizationRequest): boolean => {
+    if (req.subject.id !== "alice") return false;
+    if (req.action !== "listen") return readerPolicy(req);
+    const uris = req.resource.attributes.resource_uris as string[];
+    return uris.every((uri) => uri === "docs://readme");
+  };
+
+  /** The demo server, offering resource subscriptions (without them a listen honors none). */
+  function subscribableServer(): McpServer {
+    const server = buildServer([]);
+    server.server.registerCapabilities({ resources: { subscribe: true } });
+    return server;
+  }
+
+  async function modernClient(
+    pdp: GuardOptions["pdp"],
+    user = "alice",
+  ): Promise<{ client: Client; handler: ReturnType<typeof createMcpHandler> }> {
+    const guard = options(pdp, { identity: headerIdentity({ header: "x-user-id" }) });
+    const handler = createMcpHandler(authorizeFactory(subscribableServer, guard));
+    const client = newClient("modern");
+    await client.connect(httpTransport(guardListen(handler.fetch, guard), { "x-user-id": user }));
+    closers.push(
+      () => client.close(),
+      () => handler.close(),
+    );
+    return { client, handler };
+  }
+
+  it("refuses a listen naming a resource the caller may not read before any stream opens", async () => {
+    const pdp = recordingPdp(functionPdp(listenPolicy));
+    const { client } = await modernClient(pdp);
+    const error = await errorOf(
+      client.listen({ resourceSubscriptions: ["docs://readme", "docs://secret"] }),
+    );
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+    const listen = pdp.requests.find((r) => r.action === "listen");
+    expect(listen?.subject.id).toBe("alice");
+    expect(listen?.resource.attributes.resource_uris).toEqual(["docs://readme", "docs://secret"]);
+  });
+
+  it("refuses a listen by a caller the policy does not allow to listen at all", async () => {
+    const { client } = await modernClient(functionPdp(listenPolicy), "mallory");
+    const error = await errorOf(client.listen({ resourceSubscriptions: ["docs://readme"] }));
+    expect(error.code).toBe(UNAUTHORIZED_CODE);
+  });
+
+  it("opens an allowed listen, which delivers updates of its readable resources only", async () => {
+    const { client, handler } = await modernClient(functionPdp(listenPolicy));
+    const updated: string[] = [];
+    let delivered: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (delivered = resolve));
+    client.setNotificationHandler("notifications/resources/updated", (notification) => {
+      updated.push(notification.params.uri);
+      delivered();
+    });
+    const subscription = await client.listen({ resourceSubscriptions: ["docs://readme"] });
+    closers.unshift(() => subscription.close());
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ["docs://readme"] });
+    handler.notify.resourceUpdated("docs://secret");
+    handler.notify.resourceUpdated("docs://readme");
+    await arrived;
+    expect(updated).toEqual(["docs://readme"]);
   });
 });
