@@ -3,8 +3,9 @@
  * requirements (./scenarios.ts) in both eras, plus what only the 2026-07-28 scenarios ask for:
  * multi-round-trip tools and a prompt that answer `input_required`, an integrity-protected
  * `requestState`, capability checks against the per-request `_meta`, and hooks that change the
- * tool and prompt lists. It is the low-level `Server`, for the same reason as the 1.x one: tool
- * schemas go out exactly as written.
+ * tool and prompt lists. An `McpServer`, so that a user's guarded server is what is tested and the
+ * SDK checks `Mcp-Param-*` headers against the tools' `x-mcp-header` declarations (it does for
+ * `McpServer` tools only); its low-level server serves the rest of the scenarios' data as written.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -16,10 +17,10 @@ import {
   type InputRequests,
   inputRequired,
   inputResponse,
-  MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
-  Server,
+  fromJsonSchema,
+  McpServer,
   type ServerContext,
   SUPPORTED_PROTOCOL_VERSIONS,
   type Tool,
@@ -196,6 +197,12 @@ const FLOWS: Record<string, (ctx: ServerContext) => Flow> = {
     sealed: true,
     done: ([color]) => `Multi-round complete: favorite color ${color ?? ""}`,
   }),
+  // Needs the client's model, asked for in-band: the SDK refuses the call with -32021 (HTTP 400)
+  // when the request's client did not declare sampling.
+  test_missing_capability: () => ({
+    rounds: [["capital_question"]],
+    done: ([answer]) => `Sampling answered: ${answer ?? ""}`,
+  }),
   test_input_required_result_capabilities: (ctx) => ({
     // Only what this request's client declared: anything more could never be answered.
     rounds: [
@@ -207,10 +214,10 @@ const FLOWS: Record<string, (ctx: ServerContext) => Flow> = {
   }),
 };
 
-export function createEverythingServerV2(changes: ListChanges): Server {
+export function createEverythingServerV2(changes: ListChanges): McpServer {
   // One key for every instance: each round of a flow reaches a new server (one per request).
   const codec = createRequestStateCodec<{ tool: string; round: number }>({ key: STATE_KEY });
-  const server = new Server(
+  const mcp = new McpServer(
     { name: "mcp-pdp-conformance-everything-v2", version: "1.0.0" },
     {
       capabilities: {
@@ -246,13 +253,7 @@ export function createEverythingServerV2(changes: ListChanges): Server {
     return text(flow.done(answers.filter((a) => a !== undefined))) as CallToolResult;
   }
 
-  // The scenario schemas are JSON Schema as written, which v2 types more narrowly than 1.x.
-  server.setRequestHandler("tools/list", () => ({
-    tools: [...(TOOLS as Tool[]), ...MODERN_TOOLS],
-  }));
-  server.setRequestHandler("tools/call", async (request, ctx) => {
-    const { name } = request.params;
-    const args = request.params.arguments ?? {};
+  async function callTool(name: string, args: Record<string, unknown>, ctx: ServerContext) {
     const fixed = FIXED_RESULTS[name];
     if (fixed) return fixed;
     const flow = FLOWS[name];
@@ -301,13 +302,6 @@ export function createEverythingServerV2(changes: ListChanges): Server {
           `LLM response: ${content?.type === "text" ? content.text : String(content?.type)}`,
         );
       }
-      case "test_missing_capability":
-        // Needs sampling, which a client must declare per request to have it relied on.
-        if (declared(ctx).sampling === undefined)
-          throw new MissingRequiredClientCapabilityError({
-            requiredCapabilities: { sampling: {} },
-          });
-        return text("The client declared sampling");
       case "test_param_header":
         return text(`Region: ${String(args.region)}`);
       case "test_trigger_tool_change":
@@ -323,7 +317,23 @@ export function createEverythingServerV2(changes: ListChanges): Server {
       default:
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
-  });
+  }
+
+  // Tools through `McpServer`, which checks a call's `Mcp-Param-*` headers against the tool's
+  // `x-mcp-header` declarations (SEP-2243); the schemas are JSON Schema as written, which v2
+  // types more narrowly than 1.x.
+  for (const tool of [...(TOOLS as Tool[]), ...MODERN_TOOLS]) {
+    mcp.registerTool(
+      tool.name,
+      {
+        description: tool.description ?? tool.name,
+        inputSchema: fromJsonSchema(tool.inputSchema as Parameters<typeof fromJsonSchema>[0]),
+      },
+      (args, ctx) => callTool(tool.name, args as Record<string, unknown>, ctx),
+    );
+  }
+  // The rest through the low-level server, which serves the scenarios' data as it is.
+  const server = mcp.server;
 
   server.setRequestHandler("resources/list", () => ({ resources: STATIC_RESOURCES }));
   server.setRequestHandler("resources/templates/list", () => ({ resourceTemplates: [TEMPLATE] }));
@@ -361,7 +371,7 @@ export function createEverythingServerV2(changes: ListChanges): Server {
     completion: complete(request.params.argument.value),
   }));
 
-  return server;
+  return mcp;
 }
 
 function requests(questions: readonly Question[]): InputRequests {
