@@ -1,6 +1,7 @@
 /**
- * The official MCP conformance suite, run twice per protocol era against the same everything server
- * on loopback: as it is, then guarded by `authorize()` with a local policy that allows everything.
+ * The official MCP conformance suite, run twice against each everything server on loopback: as it
+ * is, then guarded by mcp-pdp (`authorize()` on SDK 1.x, `authorizeFactory()` on SDK v2) with a
+ * local policy that allows everything.
  * With every request allowed the guard must be invisible, so whatever passes unguarded (computed
  * here, never listed) must pass guarded; a regression names the scenario and the checks it lost.
  */
@@ -8,72 +9,83 @@ import { fileURLToPath } from "node:url";
 import { fixedIdentity } from "@mcp-pdp/core";
 import { memoryAuditSink, recordingPdp } from "@mcp-pdp/core/testing";
 import { localPdp } from "@mcp-pdp/local";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { passingChecks, passingScenarios, regressions, runConformance } from "./src/runner.ts";
 import { type Hosted, serveEverything } from "./src/serve.ts";
+import { serveEverythingV2 } from "./src/serve-v2.ts";
 
 const POLICY = fileURLToPath(new URL("allow-all.yaml", import.meta.url));
 
 /**
- * The runner's spec versions: 2025-11-25 is the last one with the `initialize` handshake and
- * sessions; 2026-07-28 is stateless (per-request `_meta`, `server/discover`). The floors keep a
- * broken runner or host from making the comparison vacuous: they sit below what an SDK 1.x server
- * passes unguarded (33 of 33 scenarios and 84 checks; on the 2026 wire, which SDK 1.x does not
- * speak, 6 of 40 scenarios and 55 checks, the rest failing on fields such as `resultType`).
+ * Each run: a server, the runner's spec version, and floors that keep a broken runner or host from
+ * making the comparison vacuous. 2025-11-25 is the last version with the `initialize` handshake and
+ * sessions; 2026-07-28 is stateless (per-request `_meta`, `server/discover`, `input_required`
+ * results), which only SDK v2 speaks. v2 serves both eras from one `createMcpHandler`, its legacy
+ * side statelessly, so server-to-client requests (sampling, elicitation) cannot complete there.
+ * The floors sit below what each server passes unguarded: SDK 1.x in the legacy era 33 of 33
+ * scenarios and 84 checks; SDK v2 in the legacy era 29 of 33 and 63 checks, in the modern era 40
+ * of 40 and 136 checks.
  */
-const ERAS = [
+const RUNS = [
   {
-    name: "the legacy initialize era (2025-11-25)",
+    name: "the SDK 1.x server in the legacy initialize era (2025-11-25)",
+    serve: serveEverything,
     specVersion: "2025-11-25",
-    minScenarios: 25,
-    minChecks: 60,
+    minScenarios: 30,
+    minChecks: 75,
   },
   {
-    name: "the stateless server/discover era (2026-07-28)",
+    name: "the SDK v2 server in the legacy initialize era (2025-11-25)",
+    serve: serveEverythingV2,
+    specVersion: "2025-11-25",
+    minScenarios: 26,
+    minChecks: 55,
+  },
+  {
+    name: "the SDK v2 server in the stateless server/discover era (2026-07-28)",
+    serve: serveEverythingV2,
     specVersion: "2026-07-28",
-    minScenarios: 4,
-    minChecks: 40,
+    minScenarios: 37,
+    minChecks: 125,
   },
 ] as const;
 
 const pdp = recordingPdp(localPdp({ files: [POLICY] }));
 const audit = memoryAuditSink();
-let unguarded: Hosted;
-let guarded: Hosted;
-
-beforeAll(async () => {
-  unguarded = await serveEverything();
-  guarded = await serveEverything({
-    pdp,
-    identity: fixedIdentity("conformance-client"),
-    mapping: { serverName: "everything" },
-    audit,
-  });
-});
+const GUARD = {
+  pdp,
+  identity: fixedIdentity("conformance-client"),
+  mapping: { serverName: "everything" },
+  audit,
+};
+const hosts: Hosted[] = [];
 
 afterAll(async () => {
-  await Promise.all([unguarded.close(), guarded.close()]);
+  await Promise.all(hosts.map((h) => h.close()));
   await pdp.close?.();
 });
 
-describe("the official conformance suite against the everything server, unguarded and guarded with an allow-all policy", () => {
-  for (const era of ERAS) {
-    it(`in ${era.name}, every scenario and check that passes unguarded also passes guarded`, async () => {
+describe("the official conformance suite against the everything servers, unguarded and guarded with an allow-all policy", () => {
+  for (const run of RUNS) {
+    it(`against ${run.name}, every scenario and check that passes unguarded also passes guarded`, async () => {
+      const unguarded = await run.serve();
+      const guarded = await run.serve(GUARD);
+      hosts.push(unguarded, guarded);
       pdp.reset();
       audit.clear();
-      const before = await runConformance(unguarded.url, era.specVersion);
-      const after = await runConformance(guarded.url, era.specVersion);
+      const before = await runConformance(unguarded.url, run.specVersion);
+      const after = await runConformance(guarded.url, run.specVersion);
 
       const scenarios = passingScenarios(before);
       const checks = passingChecks(before);
       console.log(
-        `${era.specVersion} (servers on Node ${process.version}, runner on Node 22): ${before.size} scenarios run; passing unguarded ${scenarios.length} ` +
+        `${run.name} (servers on Node ${process.version}, runner on Node 22): ${before.size} scenarios run; passing unguarded ${scenarios.length} ` +
           `(${checks.length} checks), guarded ${passingScenarios(after).length} (${passingChecks(after).length} checks)`,
       );
       expect(scenarios.length, "scenarios passing unguarded").toBeGreaterThanOrEqual(
-        era.minScenarios,
+        run.minScenarios,
       );
-      expect(checks.length, "checks passing unguarded").toBeGreaterThanOrEqual(era.minChecks);
+      expect(checks.length, "checks passing unguarded").toBeGreaterThanOrEqual(run.minChecks);
       // The guard really sat in the path: the PDP decided calls, reads and prompt gets.
       const methods = new Set(pdp.requests.map((r) => r.operation.method));
       expect([...methods]).toEqual(

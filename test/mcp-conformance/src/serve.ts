@@ -1,5 +1,5 @@
 /**
- * Hosts the everything server over Streamable HTTP on loopback, either as it is or guarded by
+ * Hosts the SDK 1.x everything server over Streamable HTTP on loopback, either as it is or guarded by
  * `authorize()` the way a user guards an SDK 1.x server: one server and one transport per session,
  * `authorize()` on each server before `connect()`. The two hosts differ in that call only, so any
  * scenario that passes on one and fails on the other is mcp-pdp's doing.
@@ -13,12 +13,7 @@ import {
   type EventStore,
   StreamableHTTPServerTransport,
 } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import {
-  isInitializeRequest,
-  type JSONRPCMessage,
-  LATEST_PROTOCOL_VERSION,
-  SUPPORTED_PROTOCOL_VERSIONS,
-} from "@modelcontextprotocol/sdk/types.js";
+import { isInitializeRequest, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Request, Response } from "express";
 import { createEverythingServer } from "./everything.ts";
 
@@ -93,20 +88,7 @@ export async function serveEverything(guard?: GuardOptions): Promise<Hosted> {
       await transport.handleRequest(req, res, req.body);
       return;
     }
-    // No session and no initialize: answered statelessly by a server of its own, which is how
-    // the session-less (2026-07-28) wire reaches an SDK 1.x server. That SDK refuses a protocol
-    // version it does not know with a 400 before any message is read, so the header is lowered to
-    // its latest: the modern requests (per-request `_meta`, no handshake) then reach the server,
-    // and the modern-only features (`server/discover`, header validation...) fail on both hosts.
-    const version = req.header("mcp-protocol-version");
-    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      // The SDK rebuilds a fetch Request from the raw header list.
-      req.headers["mcp-protocol-version"] = LATEST_PROTOCOL_VERSION;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        if (req.rawHeaders[i]?.toLowerCase() === "mcp-protocol-version")
-          req.rawHeaders[i + 1] = LATEST_PROTOCOL_VERSION;
-      }
-    }
+    // No session and no initialize: answered statelessly by a server of its own.
     // No generator: a stateless transport.
     const transport = new StreamableHTTPServerTransport({});
     const server = newServer();
