@@ -178,6 +178,27 @@ const FAILED: Decision = {
 const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
 
 /**
+ * Client requests of the 2025 revisions that 2026-07-28 removed: a server of that revision never
+ * dispatches them. Sent in the modern era they are answered "method not found" here, at once and
+ * without a decision, as the server would: deciding first turned a malformed one (a subscribe
+ * without a URI) into an authorization error, and a decision that waits on the PDP made an SDK v2
+ * HTTP server answer 200 instead of 404.
+ */
+const REMOVED_IN_2026: ReadonlySet<string> = new Set([
+  "logging/setLevel",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "sampling/createMessage",
+  "elicitation/create",
+  "roots/list",
+]);
+
+function isModern(params: unknown): boolean {
+  const meta = (params as { _meta?: unknown } | undefined)?._meta;
+  return typeof meta === "object" && meta !== null && PROTOCOL_VERSION_META in meta;
+}
+
+/**
  * A result the guard answers itself, shaped for the request's protocol era: from 2026-07-28 on
  * (a request that carries its revision in `_meta`), a result says it is `complete` and a list
  * carries cache hints (a client rejects either missing); this list is for this caller only.
@@ -187,8 +208,7 @@ function ownResult(
   result: Record<string, unknown>,
   list = false,
 ): Record<string, unknown> {
-  const meta = params?._meta;
-  if (typeof meta !== "object" || meta === null || !(PROTOCOL_VERSION_META in meta)) return result;
+  if (!isModern(params)) return result;
   return list
     ? { ...result, resultType: "complete", ttlMs: 0, cacheScope: "private" }
     : { ...result, resultType: "complete" };
@@ -402,6 +422,14 @@ export class GuardedTransport extends TransportDecorator {
       const { params } = message as { params?: unknown };
       if (typeof params === "object" && params !== null && tooDeep(params, MAX_PARAMS_DEPTH)) {
         this.#reply({ jsonrpc: "2.0", id, error: TOO_DEEP });
+        return;
+      }
+      if (REMOVED_IN_2026.has(method) && isModern(params)) {
+        this.#reply({
+          jsonrpc: "2.0",
+          id,
+          error: { code: -32601, message: `Method not found: ${method}` },
+        });
         return;
       }
       // Checked even when the mapping bypasses them: a task is its creator's whatever the policy.

@@ -555,3 +555,64 @@ describe("SDK v2 subscriptions/listen behind createMcpHandler", () => {
     expect(updated).toEqual(["docs://readme"]);
   });
 });
+
+describe("SDK v2 methods the 2026-07-28 revision removed", () => {
+  /** One raw 2026-07-28 request, as a modern client frames it, to a handler's fetch. */
+  async function post(
+    fetchImpl: (request: Request) => Promise<Response>,
+    method: string,
+    params: Record<string, unknown>,
+  ): Promise<{ status: number; code: unknown }> {
+    const response = await fetchImpl(
+      new Request("http://127.0.0.1/mcp", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          "mcp-protocol-version": MODERN,
+          "mcp-method": method,
+        },
+        body: JSON.stringify({
+          jsonrpc: "2.0",
+          id: 7,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              "io.modelcontextprotocol/protocolVersion": MODERN,
+              "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1.0.0" },
+              "io.modelcontextprotocol/clientCapabilities": {},
+            },
+          },
+        }),
+      }),
+    );
+    const text = await response.text();
+    const json = text.startsWith("{")
+      ? (JSON.parse(text) as { error?: { code?: unknown } })
+      : (JSON.parse(text.split("data: ")[1]?.split("\n")[0] ?? "{}") as {
+          error?: { code?: unknown };
+        });
+    return { status: response.status, code: json.error?.code };
+  }
+
+  for (const [method, params] of [
+    ["resources/subscribe", {}],
+    ["resources/unsubscribe", {}],
+    ["logging/setLevel", { level: "debug" }],
+  ] as const) {
+    it(`answers a modern ${method} "method not found" as the unguarded server does, undecided, with a PDP that waits`, async () => {
+      const bare = createMcpHandler(() => buildServer([]));
+      const pdp = recordingPdp(functionPdp(() => true));
+      const guarded = createMcpHandler(authorizeFactory(() => buildServer([]), options(pdp)));
+      closers.push(
+        () => bare.close(),
+        () => guarded.close(),
+      );
+      const unguarded = await post(bare.fetch, method, params);
+      expect(unguarded.code).toBe(-32601);
+      expect(await post(guarded.fetch, method, params)).toEqual(unguarded);
+      expect(pdp.requests).toEqual([]);
+    });
+  }
+});
