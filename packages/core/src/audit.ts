@@ -1,9 +1,14 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import type { Writable } from "node:stream";
+import { boundedText } from "./mapping.js";
 import type { AuthorizationRequest, Decision, DecisionSource, Subject } from "./model.js";
 
-/** One structured audit record. Secrets (API keys, bearer tokens) never appear in it. */
+/**
+ * One structured audit record. Secrets (API keys, bearer tokens) never appear in it, and no text
+ * field is longer than {@link AUDIT_TEXT_LIMIT} characters: a longer one (a name, URI or request
+ * id a client sent) is recorded in its {@link boundedText} form.
+ */
 export interface AuditEvent {
   /** ISO-8601 time of the decision. */
   readonly time: string;
@@ -34,6 +39,17 @@ export interface AuditEvent {
   /** For a list summary: items in the page, and how many were visible. */
   readonly items?: number;
   readonly visible?: number;
+}
+
+/** The longest text an audit event records whole; a longer one is recorded shortened. */
+export const AUDIT_TEXT_LIMIT = 4096;
+
+/**
+ * A value as an audit event records it: a string longer than {@link AUDIT_TEXT_LIMIT} becomes its
+ * {@link boundedText} form (whatever a client sends is never written out in full); a number stays.
+ */
+export function auditText<T extends string | number>(value: T): T {
+  return (typeof value === "string" ? boundedText(value, AUDIT_TEXT_LIMIT) : value) as T;
 }
 
 /** Receives audit events. `write` must not throw; it should not block. */
@@ -155,9 +171,9 @@ export function decisionFields(
   return {
     allow: decision.allow,
     source: decision.source,
-    ...(decision.reason !== undefined ? { reason: decision.reason } : {}),
-    ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
-    ...(decision.errorCode !== undefined ? { errorCode: decision.errorCode } : {}),
+    ...(decision.reason !== undefined ? { reason: auditText(decision.reason) } : {}),
+    ...(decision.decisionId !== undefined ? { decisionId: auditText(decision.decisionId) } : {}),
+    ...(decision.errorCode !== undefined ? { errorCode: auditText(decision.errorCode) } : {}),
   };
 }
 
@@ -170,12 +186,12 @@ export function auditSubject(subject: Subject): AuditEvent["subject"] {
   const id =
     subject.idIsCredential === true
       ? `sha256:${createHash("sha256").update(subject.id).digest("hex").slice(0, 32)}`
-      : subject.id;
+      : auditText(subject.id);
   return {
     id,
     authenticated: subject.authenticated,
     ...(subject.roles ? { roles: subject.roles } : {}),
-    ...(subject.tenant !== undefined ? { tenant: subject.tenant } : {}),
+    ...(subject.tenant !== undefined ? { tenant: auditText(subject.tenant) } : {}),
   };
 }
 
@@ -199,22 +215,22 @@ export function decisionEvent(
     pdp,
     subject: auditSubject(request.subject),
     ...identityError(request.subject),
-    method: request.operation.method,
+    method: auditText(request.operation.method),
     phase: request.operation.phase,
     resource: {
-      type: request.resource.type,
-      ...(request.resource.key !== undefined ? { key: request.resource.key } : {}),
+      type: auditText(request.resource.type),
+      ...(request.resource.key !== undefined ? { key: auditText(request.resource.key) } : {}),
     },
-    action: request.action,
+    action: auditText(request.action),
     ...decisionFields(decision),
     latencyMs: Math.round(latencyMs * 1000) / 1000,
-    ...(correlation.requestId !== undefined ? { requestId: correlation.requestId } : {}),
-    ...(correlation.sessionId !== undefined ? { sessionId: correlation.sessionId } : {}),
+    ...(correlation.requestId !== undefined ? { requestId: auditText(correlation.requestId) } : {}),
+    ...(correlation.sessionId !== undefined ? { sessionId: auditText(correlation.sessionId) } : {}),
   };
 }
 
 /** The resolver's reason for an unauthenticated subject, so an operator sees why a token failed. */
-function identityError(subject: Subject): Pick<AuditEvent, "identity_error"> {
+export function identityError(subject: Subject): Pick<AuditEvent, "identity_error"> {
   const reason = subject.authenticated ? undefined : subject.attributes?.identity_error;
   return typeof reason === "string" ? { identity_error: reason } : {};
 }

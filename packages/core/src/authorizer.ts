@@ -2,7 +2,9 @@ import {
   type AuditEvent,
   type AuditSink,
   auditSubject,
+  auditText,
   decisionEvent,
+  identityError,
   defaultAuditSink,
 } from "./audit.js";
 import { ComponentRegistry } from "./components.js";
@@ -17,6 +19,7 @@ import {
 import {
   LIST_METHODS,
   type ListMethod,
+  boundedText,
   type MappedOperation,
   type MappingOptions,
   type ResolvedMapping,
@@ -210,7 +213,11 @@ export class Authorizer {
   #request(subject: Subject, mapped: MappedOperation, owned = true): AuthorizationRequest {
     const kind = mapped.operation.component;
     const id = mapped.operation.name ?? mapped.operation.uri;
-    const metadata = kind && id !== undefined ? this.components.get(kind, id) : undefined;
+    // A request with a problem is denied without asking the PDP: no metadata is looked up for it.
+    const metadata =
+      kind && id !== undefined && mapped.problem === undefined
+        ? this.components.get(kind, id)
+        : undefined;
     let operation = mapped.operation;
     if (metadata) {
       const o = (owned ? operation : Object.assign({}, operation)) as Mutable<Operation>;
@@ -341,6 +348,7 @@ export class Authorizer {
         type: "list",
         pdp: this.pdp.name,
         subject: auditSubject(subject),
+        ...identityError(subject),
         method,
         phase: "list",
         resource: { type: this.buildRequest(method, {}, subject).resource.type },
@@ -370,8 +378,9 @@ export class Authorizer {
         this.#toolOfAction.set(m.action, name);
       } else if (first !== name && !this.#collisions.has(m.action)) {
         this.#collisions.add(m.action);
+        const max = this.mapping.maxNameLength;
         process.emitWarning(
-          `tools "${first}" and "${name}" both map to action "${m.action}" (tool names are normalised), so a rule for one also governs the other; rename one, or set mapping.toolNames to "raw"`,
+          `tools "${boundedText(first, max)}" and "${boundedText(name, max)}" both map to action "${boundedText(m.action, max)}" (tool names are normalised), so a rule for one also governs the other; rename one, or set mapping.toolNames to "raw"`,
           { code: "MCP_PDP_TOOL_ACTION_COLLISION" },
         );
       }
@@ -437,7 +446,7 @@ function round(ms: number): number {
 
 function contextFields(context: RequestContext) {
   return {
-    ...(context.requestId !== undefined ? { requestId: context.requestId } : {}),
-    ...(context.sessionId !== undefined ? { sessionId: context.sessionId } : {}),
+    ...(context.requestId !== undefined ? { requestId: auditText(context.requestId) } : {}),
+    ...(context.sessionId !== undefined ? { sessionId: auditText(context.sessionId) } : {}),
   };
 }

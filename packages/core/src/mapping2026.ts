@@ -1,5 +1,8 @@
 import type { MappedOperation, ResolvedMapping } from "./mapping.js";
 
+/** Resources one listen may subscribe to and still be decided: each is decided as a read. */
+export const MAX_LISTEN_SUBSCRIPTIONS = 256;
+
 /**
  * The methods of protocol revision 2026-07-28 that the default mapping gives a resource of their
  * own (the rest of that revision's methods map as before): a listen names the resources it
@@ -21,15 +24,17 @@ export function is2026Method(method: string): boolean {
  * Maps a 2026-07-28 method: `subscriptions/listen` to `{server}_subscriptions` / `listen` with the
  * canonical URIs it subscribes to (`resource_uris`) and the list-change streams it asks for, so a
  * policy sees every resource before any update flows; `tasks/*` to `{server}_tasks` keyed by the
- * task id. `canonical` turns a URI into the form reads are decided on (undefined: not a URI, which
- * makes the listen undecidable, so it is denied without asking the PDP).
+ * task id. `decideUri` turns a URI into the form reads are decided on, with the reason it cannot
+ * be decided (too long, not a URI, ambiguous), which makes the listen undecidable: it is then
+ * denied without asking the PDP, as is a listen naming more than {@link MAX_LISTEN_SUBSCRIPTIONS}
+ * resources or a task id longer than `maxNameLength`.
  */
 export function map2026(
   method: string,
   params: Record<string, unknown>,
   mapping: ResolvedMapping,
   type: (component: string) => string,
-  canonical: (uri: string) => string | undefined,
+  decideUri: (uri: string) => { readonly uri: string; readonly problem?: string },
 ): MappedOperation {
   const server = mapping.serverName;
   if (method === "subscriptions/listen") {
@@ -38,11 +43,22 @@ export function map2026(
       typeof filter === "object" && filter !== null ? (filter as Record<string, unknown>) : {};
     const raw = Array.isArray(wanted.resourceSubscriptions) ? wanted.resourceSubscriptions : [];
     const uris: string[] = [];
-    let problem: string | undefined;
-    for (const uri of raw) {
-      const resolved = typeof uri === "string" ? canonical(uri) : undefined;
-      if (resolved === undefined) problem = "a subscribed resource URI is not a valid URI";
-      else uris.push(resolved);
+    let problem: string | undefined =
+      raw.length > MAX_LISTEN_SUBSCRIPTIONS
+        ? `a listen subscribes to more than ${MAX_LISTEN_SUBSCRIPTIONS} resources`
+        : undefined;
+    // Checked before any URI is parsed: the count bounds the work.
+    for (const uri of problem === undefined ? raw : []) {
+      if (typeof uri !== "string") {
+        problem = "a subscribed resource URI is not a string";
+        break;
+      }
+      const decided = decideUri(uri);
+      if (decided.problem !== undefined) {
+        problem = `subscribed: ${decided.problem}`;
+        break;
+      }
+      uris.push(decided.uri);
     }
     const attributes: Record<string, unknown> = { mcp_method: method, resource_uris: uris };
     for (const stream of ["toolsListChanged", "promptsListChanged", "resourcesListChanged"]) {
@@ -56,6 +72,14 @@ export function map2026(
     };
   }
   const taskId = typeof params.taskId === "string" ? params.taskId : undefined;
+  if (taskId !== undefined && taskId.length > mapping.maxNameLength) {
+    return {
+      operation: { method, phase: "call", server },
+      resource: { type: type("tasks"), attributes: { mcp_method: method } },
+      action: mapping.actionPrefix + (TASK_VERBS[method] ?? "call"),
+      problem: `the task id is longer than ${mapping.maxNameLength} characters`,
+    };
+  }
   return {
     operation: { method, phase: "call", server },
     resource: {

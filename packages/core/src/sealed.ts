@@ -126,15 +126,26 @@ export function dateTime(date: object): number {
   }
 }
 
+/** How much one {@link copyPlain} may copy: values, and (when given) characters of strings and keys. */
+export interface CopyBudget {
+  left: number;
+  chars?: number;
+}
+
 /**
  * A copy of plain data (see {@link plainKind}) that later changes to the original cannot reach.
  * Records keep their prototype; sealed objects never change, so they are shared rather than
- * copied. Throws {@link NOT_PLAIN} for anything else, or once `budget.left` values were copied.
+ * copied (and not counted). Throws {@link NOT_PLAIN} for anything else, once `budget.left` values
+ * were copied, or once `budget.chars` (when set) characters of strings and keys were.
  * Not part of the public surface.
  */
-export function copyPlain(value: unknown, budget: { left: number }, depth = 0): unknown {
+export function copyPlain(value: unknown, budget: CopyBudget, depth = 0): unknown {
   if (--budget.left < 0) throw NOT_PLAIN;
   if (typeof value === "function" || typeof value === "symbol") throw NOT_PLAIN;
+  if (typeof value === "string") {
+    if (budget.chars !== undefined && (budget.chars -= value.length) < 0) throw NOT_PLAIN;
+    return value;
+  }
   if (typeof value !== "object" || value === null) return value;
   if (Object.isFrozen(value) && sealed.has(value)) return value;
   if (depth >= MAX_DEPTH) throw NOT_PLAIN;
@@ -146,6 +157,7 @@ export function copyPlain(value: unknown, budget: { left: number }, depth = 0): 
         unknown
       >;
       for (const key of Object.keys(value)) {
+        if (budget.chars !== undefined && (budget.chars -= key.length) < 0) throw NOT_PLAIN;
         // defineProperty, not assignment: a "__proto__" key stays an own data property.
         Object.defineProperty(out, key, {
           value: copyPlain((value as Record<string, unknown>)[key], budget, depth + 1),

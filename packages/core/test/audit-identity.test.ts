@@ -62,3 +62,22 @@ describe("identity_error in audit events", () => {
     expect(event).not.toHaveProperty("identity_error");
   });
 });
+
+describe("identity_error in a list's summary event", () => {
+  it("says why the caller of a filtered list is unauthenticated", async () => {
+    const audit = memoryAuditSink();
+    const identity = jwtIdentity({ algorithms: ["HS256"], secret: SECRET });
+    const authorizer = new Authorizer({ pdp: allowAll(), identity, audit });
+    const forged = await token(OTHER);
+    const context = { headers: { authorization: `Bearer ${forged}` } };
+    await authorizer.filterList(
+      "tools/list",
+      { tools: [{ name: "a" }, { name: "b" }] },
+      context,
+      await identity(context),
+    );
+    const summary = audit.events.find((e) => e.type === "list");
+    expect(summary?.identity_error).toBe("invalid token (ERR_JWS_SIGNATURE_VERIFICATION_FAILED)");
+    expect(JSON.stringify(audit.events)).not.toContain(forged);
+  });
+});

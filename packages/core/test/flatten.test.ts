@@ -303,11 +303,22 @@ describe("ambiguous and overflowing arguments", () => {
     expect(lenient.resource.attributes.arguments_truncated).toBe(true);
   });
 
-  it("only shortens a long string, which is no reason to deny", () => {
+  it("denies by default a string longer than maxStringLength: a policy cannot judge what was cut", () => {
     const mapped = mapRequest(
       "tools/call",
       { name: "t", arguments: { body: "x".repeat(5000) } },
       resolveMapping(),
+    );
+    expect(mapped.problem).toMatch(/limits/);
+    expect(mapped.resource.attributes.arguments_truncated).toBe(true);
+    expect((mapped.resource.attributes.arg_body as string).length).toBe(1024);
+  });
+
+  it("only shortens a long string with argumentOverflow truncate (the old behaviour)", () => {
+    const mapped = mapRequest(
+      "tools/call",
+      { name: "t", arguments: { body: "x".repeat(5000) } },
+      resolveMapping({ argumentOverflow: "truncate" }),
     );
     expect(mapped.problem).toBeUndefined();
     expect(mapped.resource.attributes.arguments_truncated).toBe(true);

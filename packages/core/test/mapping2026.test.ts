@@ -39,7 +39,29 @@ describe("default mapping of the 2026-07-28 methods", () => {
       { notifications: { resourceSubscriptions: ["not a uri"] } },
       mapping,
     );
-    expect(mapped.problem).toBe("a subscribed resource URI is not a valid URI");
+    expect(mapped.problem).toBe("subscribed: the resource URI is not a valid URI");
+  });
+
+  it("refuses to decide a listen naming an ambiguous or oversized URI, or too many resources", () => {
+    const listen = (uris: unknown[]) =>
+      mapRequest(
+        "subscriptions/listen",
+        { notifications: { resourceSubscriptions: uris } },
+        mapping,
+      ).problem;
+    expect(listen(["docs://host/a\\..\\secret"])).toMatch(/backslash/);
+    expect(listen([`docs://${"a".repeat(5000)}`])).toMatch(/longer than 4096/);
+    expect(listen([42])).toBe("a subscribed resource URI is not a string");
+    expect(listen(Array.from({ length: 257 }, (_, i) => `docs://r${i}`))).toBe(
+      "a listen subscribes to more than 256 resources",
+    );
+    expect(listen(Array.from({ length: 256 }, (_, i) => `docs://r${i}`))).toBeUndefined();
+  });
+
+  it("refuses to decide a task method naming an oversized task id", () => {
+    expect(mapRequest("tasks/get", { taskId: "t".repeat(257) }, mapping).problem).toBe(
+      "the task id is longer than 256 characters",
+    );
   });
 
   it("maps each tasks method to the task it names", () => {

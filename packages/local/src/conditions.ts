@@ -1,4 +1,6 @@
-import type { AuthorizationRequest } from "@mcp-pdp/core";
+import { posix } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type AuthorizationRequest, uriAmbiguity } from "@mcp-pdp/core";
 
 /** The operators of a native rule's `when` conditions. */
 export const CONDITION_OPERATORS = [
@@ -15,6 +17,7 @@ export const CONDITION_OPERATORS = [
   "lt",
   "lte",
   "exists",
+  "path_within",
 ] as const;
 
 /** An operator of a native condition. */
@@ -194,6 +197,57 @@ function ordered(value: unknown, cmp: (order: number) => boolean): (v: unknown) 
 }
 
 /**
+ * The absolute POSIX path a value names, with `.`, `..` and repeated slashes resolved, or undefined
+ * when it names none for sure: not a string, a relative path, a NUL byte or a backslash anywhere
+ * (a POSIX server reads `\` as part of a name, a Windows one as a separator: no one reading is
+ * safe). A `file://` URI is decoded as the WHATWG URL parser and `fileURLToPath` do (`%2e%2e` is
+ * `..`); one with a host other than `localhost`, a query, a fragment, an encoded `/`, or
+ * characters the parser would silently drop or convert names none either.
+ */
+export function resolvedPath(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  let path = value;
+  if (!value.startsWith("/")) {
+    if (!/^file:\/\//i.test(value) || uriAmbiguity(value) !== undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+      if (url.protocol !== "file:" || url.search !== "" || url.hash !== "") return undefined;
+      path = fileURLToPath(url, { windows: false });
+    } catch {
+      return undefined; // a host, an encoded "/", not a URL at all
+    }
+  }
+  if (path.includes("\0") || path.includes("\\")) return undefined;
+  return posix.normalize(path);
+}
+
+/** Whether a resolved path is `base` or inside it; `base` is resolved, without a trailing `/`. */
+function within(path: string, base: string): boolean {
+  if (base === "/") return true;
+  return path.startsWith(base) && (path.length === base.length || path[base.length] === "/");
+}
+
+/** The base directories of a `path_within` condition, resolved, or an error message. */
+function compileBases(value: unknown): string[] | string {
+  const list = typeof value === "string" ? [value] : value;
+  const usage = "path_within needs an absolute directory (or a list of them), such as /srv/notes";
+  if (!Array.isArray(list) || list.length === 0) return usage;
+  const bases: string[] = [];
+  for (const base of list) {
+    if (typeof base !== "string" || !base.startsWith("/")) {
+      return `${usage}; got ${JSON.stringify(base)}, which is not an absolute path`;
+    }
+    if (base.includes("\0") || base.includes("\\")) {
+      return `${usage}; got ${JSON.stringify(base)}, which holds a NUL byte or a backslash`;
+    }
+    const resolved = posix.normalize(base);
+    bases.push(resolved.length > 1 && resolved.endsWith("/") ? resolved.slice(0, -1) : resolved);
+  }
+  return bases;
+}
+
+/**
  * Compiles an operator and its value into a test. Returns an error message (naming the problem
  * with `value`) when the value does not suit the operator.
  */
@@ -264,6 +318,19 @@ export function compileOperator(
               ? (o: number) => o < 0
               : (o: number) => o <= 0;
       return { test: ordered(value, cmp), onMissing: false };
+    }
+    case "path_within": {
+      const bases = compileBases(value);
+      if (typeof bases === "string") return bases;
+      return {
+        test: (v) => {
+          const path = resolvedPath(v);
+          if (path === undefined) return false;
+          for (const base of bases) if (within(path, base)) return true;
+          return false;
+        },
+        onMissing: false,
+      };
     }
   }
 }

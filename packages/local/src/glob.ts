@@ -1,12 +1,15 @@
-import { globToRegExp } from "@mcp-pdp/core";
+import { globMatcher } from "@mcp-pdp/core";
 
-/** A compiled list of `*` globs: exact patterns in a set, wildcard patterns as regexes. */
+/**
+ * A compiled list of `*` globs: exact patterns in a set, wildcard patterns as linear-time tests
+ * (a regular expression with several `.*` can take seconds on a 4 KiB URI).
+ */
 export interface Matcher {
   /** True when the list contains a bare `*`. */
   readonly any: boolean;
   /** Patterns without a wildcard. */
   readonly exact: ReadonlySet<string>;
-  readonly globs: readonly RegExp[];
+  readonly globs: readonly ((value: string) => boolean)[];
   readonly patterns: readonly string[];
 }
 
@@ -18,11 +21,11 @@ export function isGlob(pattern: string): boolean {
 /** Compiles patterns once; a bare `*` matches everything. */
 export function compileMatcher(patterns: readonly string[]): Matcher {
   const exact = new Set<string>();
-  const globs: RegExp[] = [];
+  const globs: ((value: string) => boolean)[] = [];
   let any = false;
   for (const p of patterns) {
     if (p === "*") any = true;
-    else if (isGlob(p)) globs.push(globToRegExp(p));
+    else if (isGlob(p)) globs.push(globMatcher(p));
     else exact.add(p);
   }
   return { any, exact, globs, patterns };
@@ -34,7 +37,7 @@ export function matches(matcher: Matcher, value: string | undefined): boolean {
   if (matcher.any || matcher.exact.has(value)) return true;
   const globs = matcher.globs;
   for (let i = 0; i < globs.length; i++) {
-    if ((globs[i] as RegExp).test(value)) return true;
+    if ((globs[i] as (value: string) => boolean)(value)) return true;
   }
   return false;
 }

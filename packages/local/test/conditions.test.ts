@@ -1,7 +1,7 @@
 import type { Subject } from "@mcp-pdp/core";
 import { describe, expect, it } from "vitest";
 import { type ConditionOperator, localPdp } from "../src/index.js";
-import { tool } from "./helpers.js";
+import { item, tool } from "./helpers.js";
 
 /** Decides one condition on `subject.attributes.x` holding `actual` (absent when undefined). */
 function holds(op: ConditionOperator, value: unknown, actual: unknown, withValue = true): boolean {
@@ -157,5 +157,106 @@ describe("field paths", () => {
       ],
     });
     expect(pdp.decide(tool(s, "t", {})).allow).toBe(false);
+  });
+});
+
+describe("path_within", () => {
+  const inNotes = (actual: unknown) => holds("path_within", "/notes", actual);
+
+  it.each([
+    ["/notes", true],
+    ["/notes/", true],
+    ["/notes/a.txt", true],
+    ["/notes/./a", true],
+    ["/notes//a", true],
+    ["//notes/a", true],
+    ["/notes/sub/../a", true],
+    ["/notes/a/..", true],
+    ["/notes/../outside.txt", false],
+    ["/notes/../notesX/a", false],
+    ["/notes/a/../../etc/passwd", false],
+    ["/notesX/a", false],
+    ["/note", false],
+    ["/", false],
+    ["/etc/passwd", false],
+    ["notes/a", false], // relative: resolved against a directory the policy does not know
+    ["./notes/a", false],
+    ["../notes/a", false],
+    ["~/notes/a", false],
+    ["", false],
+    ["/notes/a\\..\\..\\etc", false], // a Windows server reads \ as a separator
+    ["/notes/a\\b", false],
+    ["C:\\notes\\a", false],
+    ["/notes/a\u0000/../../etc", false],
+    ["file:///notes/a.txt", true],
+    ["FILE:///notes/a.txt", true],
+    ["file://localhost/notes/a", true],
+    ["file:///notes/My%20Notes.txt", true],
+    ["file:///notes/%2e%2e/outside.txt", false],
+    ["file:///notes/%2E%2E/outside.txt", false],
+    ["file:///notes/.%2e/outside.txt", false],
+    ["file:///x/%2e%2e/notes/a", true], // resolved as the URL parser and fileURLToPath do
+    ["file:///notes/a%2F..%2F..%2Fetc", false], // an encoded / is refused by fileURLToPath
+    ["file:///notes/a%5C..%5C..%5Cetc", false], // a decoded backslash
+    ["file:///notes/a%00", false],
+    ["file://evil.example/notes/a", false], // a host
+    ["file:///notes/a?x=1", false],
+    ["file:///notes/a#frag", false],
+    ["file:///x/.\t./notes/a", false], // characters the URL parser would drop
+    ["file:///notes\\..\\etc", false],
+    [" file:///notes/a", false],
+    ["file:notes/a", false], // only file:// URIs: the parser would make it file:///notes/a
+    ["file:/notes/a", false],
+    ["http://host/notes/a", false],
+    ["docs://notes/a", false],
+    [["/notes/a"], false], // a list is never within: an allow must not hold for part of it
+    [42, false],
+    [{ path: "/notes/a" }, false],
+  ])("/notes holds %j: %s", (actual, expected) => {
+    expect(inNotes(actual)).toBe(expected);
+  });
+
+  it("is false for an absent or null field", () => {
+    expect(inNotes(undefined)).toBe(false);
+    expect(inNotes(null)).toBe(false);
+  });
+
+  it("takes a list of bases, resolved when the policy is loaded", () => {
+    const bases = ["/srv/notes/", "/tmp//shared/.", "/home/a/../b"];
+    expect(holds("path_within", bases, "/srv/notes/x")).toBe(true);
+    expect(holds("path_within", bases, "/tmp/shared/x")).toBe(true);
+    expect(holds("path_within", bases, "/home/b/x")).toBe(true);
+    expect(holds("path_within", bases, "/home/a/x")).toBe(false);
+    expect(holds("path_within", bases, "/srv/notesX")).toBe(false);
+    expect(holds("path_within", bases, "/tmp/sharedX/x")).toBe(false);
+  });
+
+  it("holds for every absolute path with the root as base", () => {
+    expect(holds("path_within", "/", "/etc/passwd")).toBe(true);
+    expect(holds("path_within", "/", "etc/passwd")).toBe(false);
+  });
+
+  it("reads a tool's raw argument, and counts as satisfiable when listing", () => {
+    const pdp = localPdp({
+      policies: [
+        {
+          rules: [
+            {
+              name: "write-notes",
+              effect: "allow",
+              resources: { tools: ["write_file"] },
+              actions: "*",
+              when: [{ field: "arguments.path", op: "path_within", value: "/Users/alice/notes" }],
+            },
+          ],
+        },
+      ],
+    });
+    const alice: Subject = { id: "alice", authenticated: true };
+    const write = (path: string) => pdp.decide(tool(alice, "write_file", { path })).allow;
+    expect(write("/Users/alice/notes/today.md")).toBe(true);
+    expect(write("/Users/alice/notes/../outside.txt")).toBe(false);
+    expect(write("/Users/alice/notesX/a")).toBe(false);
+    expect(pdp.decide(item(alice, "tools/list", { name: "write_file" })).allow).toBe(true);
   });
 });

@@ -34,7 +34,7 @@ describe("native policy errors name the file, the rule and the field", () => {
 `),
     );
     expect(msg).toBe(
-      'policy.yaml: rule "user-reads" (rules[2]): when[0].op: unknown operator "startswith"; expected one of equals, not_equals, in, not_in, contains, starts_with, ends_with, regex, gt, gte, lt, lte, exists',
+      'policy.yaml: rule "user-reads" (rules[2]): when[0].op: unknown operator "startswith"; expected one of equals, not_equals, in, not_in, contains, starts_with, ends_with, regex, gt, gte, lt, lte, exists, path_within',
     );
   });
 
@@ -127,6 +127,35 @@ describe("native policy errors name the file, the rule and the field", () => {
     );
     expect(cond(`{ field: subject.id, op: exists, value: yes }`)).toContain(
       "exists takes true, false or no value",
+    );
+  });
+
+  it("a path_within base that is not an absolute directory", () => {
+    const cond = (c: string) =>
+      yaml(rules(`  - { name: r, effect: allow, actions: "*", when: [${c}] }\n`));
+    expect(cond(`{ field: arguments.path, op: path_within, value: notes }`)).toBe(
+      'policy.yaml: rule "r" (rules[0]): when[0].value: path_within needs an absolute directory (or a list of them), such as /srv/notes; got "notes", which is not an absolute path',
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: [/srv/a, ./b] }`)).toContain(
+      'got "./b", which is not an absolute path',
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: "file:///srv" }`)).toContain(
+      "which is not an absolute path",
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: "C:\\\\notes" }`)).toContain(
+      "which is not an absolute path",
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: "/srv\\\\notes" }`)).toContain(
+      "which holds a NUL byte or a backslash",
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: [] }`)).toContain(
+      "when[0].value: path_within needs an absolute directory (or a list of them)",
+    );
+    expect(cond(`{ field: arguments.path, op: path_within, value: 3 }`)).toContain(
+      "path_within needs an absolute directory",
+    );
+    expect(cond(`{ field: arguments.path, op: path_within }`)).toContain(
+      "path_within needs a value",
     );
   });
 

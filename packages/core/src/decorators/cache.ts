@@ -10,7 +10,13 @@ import type {
 } from "../model.js";
 import { integerOption } from "../errors.js";
 import { SharedCall, abortedDecision, instrumentsFor } from "./internal.js";
-import { requestHash, sameRequest, snapshotRequest } from "./request-key.js";
+import { requestHash, sameRequest, snapshotRequest, snapshotSize } from "./request-key.js";
+
+/**
+ * The characters (and values) all cached requests may hold together, per entry of `max`: a cache
+ * full of large requests holds fewer of them, so its memory stays bounded whatever clients send.
+ */
+const SIZE_PER_ENTRY = 2048;
 
 /** Options of {@link withCache}. */
 export interface CacheOptions {
@@ -25,7 +31,12 @@ export interface CacheOptions {
    * @defaultValue `30_000`
    */
   readonly denyTtlMs?: number;
-  /** Most decisions kept; the least recently used go first. @defaultValue `10_000` */
+  /**
+   * Most decisions kept; the least recently used go first. The requests they were made for also
+   * share a size budget of `max × 2048` characters (strings and keys), and a request of more than
+   * 64 Ki characters is never cached: large requests cannot make the cache large.
+   * @defaultValue `10_000`
+   */
   readonly max?: number;
   /**
    * Where the `authz.cache.requests` and `authz.cache.hits` counters go.
@@ -126,7 +137,9 @@ export function cacheWith(
 
   return (inner) => {
     // Keyed by the request's hash; an entry answers only a request equal to its own.
-    const cache = new LRUCache<number, Entry>({ max });
+    // Bounded in count and in size: a request's snapshot counts its characters and values (one
+    // over 64 Ki characters is not cached at all), and the least recently used go first.
+    const cache = new LRUCache<number, Entry>({ max, maxSize: max * SIZE_PER_ENTRY });
     const inflight = new Map<number, Flight>();
     // Bumped by invalidate/clear: answers of calls started before are not stored.
     let generation = 0;
@@ -162,7 +175,11 @@ export function cacheWith(
       if (decision.source === "error") return;
       const ttl = decision.allow ? allowTtl : denyTtl;
       if (ttl === 0) return;
-      cache.set(key, { request: snapshot, decision: { ...decision, source: "cache" } }, { ttl });
+      cache.set(
+        key,
+        { request: snapshot, decision: { ...decision, source: "cache" } },
+        { ttl, size: snapshotSize(snapshot) },
+      );
     };
 
     /**

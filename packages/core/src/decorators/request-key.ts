@@ -34,6 +34,19 @@ import {
 const MAX_DEPTH = 32;
 /** Values one hash, copy or comparison may visit; a larger request is not cached. */
 export const MAX_NODES = 4096;
+/**
+ * Characters of strings and keys one snapshot may copy; a request holding more is not cached (it
+ * is decided by the PDP every time), so no cached entry keeps a large request alive.
+ */
+export const MAX_SNAPSHOT_CHARS = 65_536;
+
+/** What each snapshot cost to copy: its characters and values, for the cache's size bound. */
+const snapshotSizes = new WeakMap<AuthorizationRequest, number>();
+
+/** The size of a snapshot made by {@link snapshotRequest}: characters copied plus values copied. */
+export function snapshotSize(snapshot: AuthorizationRequest): number {
+  return snapshotSizes.get(snapshot) ?? 1;
+}
 
 /** Thrown (and caught) when a request cannot take part in the cache. */
 const UNCACHEABLE = NOT_PLAIN;
@@ -355,11 +368,12 @@ function put(target: Record<string, unknown>, key: string, value: unknown): void
  * so a caller that mutates its request (or its arguments) afterwards cannot change a cached key.
  * The PDP is then asked with the snapshot, not with the caller's request, so the decision cached
  * for it is a decision about exactly it (the model's fields, as the caller's request held them
- * when the check began). `undefined` when a field holds something other than plain data: such a
- * request is neither copied nor cached. Never throws.
+ * when the check began). `undefined` when a field holds something other than plain data, or more
+ * than {@link MAX_NODES} values or {@link MAX_SNAPSHOT_CHARS} characters: such a request is
+ * neither copied nor cached. Never throws.
  */
 export function snapshotRequest(request: AuthorizationRequest): AuthorizationRequest | undefined {
-  const budget = { left: MAX_NODES };
+  const budget = { left: MAX_NODES, chars: MAX_SNAPSHOT_CHARS };
   const copy = (value: unknown) => copyPlain(value, budget);
   try {
     const { subject: s, resource: r, operation: o } = request;
@@ -393,7 +407,12 @@ export function snapshotRequest(request: AuthorizationRequest): AuthorizationReq
     put(snapshot, "action", copy(request.action));
     put(snapshot, "context", copy(request.context));
     // Sealed: the PDP is asked with it, and must not be able to change what is cached.
-    return seal(snapshot as unknown as AuthorizationRequest);
+    const sealedSnapshot = seal(snapshot as unknown as AuthorizationRequest);
+    snapshotSizes.set(
+      sealedSnapshot,
+      1 + MAX_SNAPSHOT_CHARS - budget.chars + (MAX_NODES - budget.left),
+    );
+    return sealedSnapshot;
   } catch {
     return undefined;
   }
