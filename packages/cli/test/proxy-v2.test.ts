@@ -5,7 +5,14 @@ import { Client as V2Client, ProtocolError } from "@modelcontextprotocol/client"
 import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, NODE_FLAGS, connectThroughProxy, tempDir } from "./helpers.js";
+import {
+  CLI,
+  NODE_FLAGS,
+  RAW_INITIALIZE,
+  connectThroughProxy,
+  startRawProxy,
+  tempDir,
+} from "./helpers.js";
 
 /** An SDK v2 server on stdio (`serveStdio`) with read_notes (read-only), add_note and wipe_notes. */
 const V2_SERVER = fileURLToPath(new URL("./fixtures/v2-server.ts", import.meta.url));
@@ -105,7 +112,7 @@ describe("mcp-pdp proxy in front of an SDK v2 stdio server", () => {
     expect(server.ran()).toEqual(["read_notes"]);
   });
 
-  for (const era of ["legacy"] as ("legacy" | "modern")[]) {
+  for (const era of ["legacy", "modern"] as const) {
     it(`serves a v2 client in the ${era === "modern" ? "2026-07-28" : "2025"} era: a call before any list is decided on the server's annotations, the list is filtered, denied calls never reach the server`, async () => {
       const server = proxyArgs();
       const client = await v2ThroughProxy(era, server.args, server.env);
@@ -123,4 +130,83 @@ describe("mcp-pdp proxy in front of an SDK v2 stdio server", () => {
       expect(server.ran()).toEqual(["read_notes"]);
     });
   }
+});
+
+/** A 2026-07-28 request's `_meta` envelope. */
+function envelope(version = MODERN) {
+  return {
+    _meta: {
+      "io.modelcontextprotocol/protocolVersion": version,
+      "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    },
+  };
+}
+
+describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
+  it("answers server/discover and holds a first call without any handshake until the server's annotations are read", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      // Both calls come before anything else: the destructive one must still be decided on its annotations.
+      proxy.send(
+        {
+          id: 1,
+          method: "tools/call",
+          params: { name: "wipe_notes", arguments: {}, ...envelope() },
+        },
+        {
+          id: 2,
+          method: "tools/call",
+          params: { name: "read_notes", arguments: {}, ...envelope() },
+        },
+        { id: 3, method: "server/discover", params: envelope() },
+      );
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32010 });
+      expect(JSON.stringify((await proxy.answerTo(2)).result)).toContain("read_notes ran");
+      expect((await proxy.answerTo(3)).result).toMatchObject({
+        supportedVersions: expect.arrayContaining([MODERN]) as unknown,
+        capabilities: { tools: {} },
+      });
+    } finally {
+      await proxy.stop();
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("refuses held calls when the server does not offer the revision the client claims, without deciding them", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      proxy.send({
+        id: 1,
+        method: "tools/call",
+        params: { name: "read_notes", arguments: {}, ...envelope("2099-01-01") },
+      });
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32603 });
+    } finally {
+      await proxy.stop();
+    }
+    expect(proxy.stderr()).toContain("cannot read the server's registrations");
+    expect(server.ran()).toEqual([]);
+  });
+
+  it("still refuses a request that neither initializes nor claims a revision", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      proxy.send({ id: 1, method: "tools/call", params: { name: "read_notes", arguments: {} } });
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32600 });
+      // The 2025 handshake still opens a session on the same proxy.
+      proxy.send(RAW_INITIALIZE, {
+        id: 2,
+        method: "tools/call",
+        params: { name: "read_notes", arguments: {} },
+      });
+      expect(JSON.stringify((await proxy.answerTo(2)).result)).toContain("read_notes ran");
+    } finally {
+      await proxy.stop();
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
 });
