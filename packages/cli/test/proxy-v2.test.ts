@@ -1,7 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Client as V2Client, ProtocolError } from "@modelcontextprotocol/client";
+import {
+  ProtocolError,
+  StreamableHTTPClientTransport as V2HttpClientTransport,
+  Client as V2Client,
+} from "@modelcontextprotocol/client";
 import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +14,7 @@ import {
   NODE_FLAGS,
   RAW_INITIALIZE,
   connectThroughProxy,
+  startHttpProxy,
   startRawProxy,
   tempDir,
 } from "./helpers.js";
@@ -208,5 +213,54 @@ describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
       await proxy.stop();
     }
     expect(server.ran()).toEqual(["read_notes"]);
+  });
+});
+
+describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
+  it("serves a v2 client in the 2025 era: the list is filtered, a denied call never reaches the server, an allowed one runs", async () => {
+    const server = proxyArgs();
+    const separator = server.args.indexOf("--");
+    const proxy = await startHttpProxy(
+      server.args.slice(0, separator),
+      server.args.slice(separator + 1),
+      server.env,
+    );
+    const client = new V2Client({ name: "v2-client", version: "1.0.0" });
+    try {
+      await client.connect(new V2HttpClientTransport(proxy.url));
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+      expect(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+      expect(texts(await client.callTool({ name: "read_notes", arguments: {} }))).toContain(
+        "read_notes ran",
+      );
+    } finally {
+      await client.close();
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("refuses a client pinned to 2026-07-28 at its server/discover (sessionless requests are not served over HTTP), so nothing reaches the server", async () => {
+    const server = proxyArgs();
+    const separator = server.args.indexOf("--");
+    const proxy = await startHttpProxy(
+      server.args.slice(0, separator),
+      server.args.slice(separator + 1),
+      server.env,
+    );
+    const client = new V2Client(
+      { name: "v2-client", version: "1.0.0" },
+      { versionNegotiation: { mode: { pin: MODERN } } },
+    );
+    try {
+      await expect(client.connect(new V2HttpClientTransport(proxy.url))).rejects.toThrow(
+        /did not offer pinned protocol version/,
+      );
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual([]);
   });
 });
