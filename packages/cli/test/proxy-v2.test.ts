@@ -216,15 +216,20 @@ describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
   });
 });
 
+/** `mcp-pdp proxy --http 0` with the same flags, server and environment. */
+function httpProxyFor(server: ReturnType<typeof proxyArgs>) {
+  const separator = server.args.indexOf("--");
+  return startHttpProxy(
+    server.args.slice(0, separator),
+    server.args.slice(separator + 1),
+    server.env,
+  );
+}
+
 describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
   it("serves a v2 client in the 2025 era: the list is filtered, a denied call never reaches the server, an allowed one runs", async () => {
     const server = proxyArgs();
-    const separator = server.args.indexOf("--");
-    const proxy = await startHttpProxy(
-      server.args.slice(0, separator),
-      server.args.slice(separator + 1),
-      server.env,
-    );
+    const proxy = await httpProxyFor(server);
     const client = new V2Client({ name: "v2-client", version: "1.0.0" });
     try {
       await client.connect(new V2HttpClientTransport(proxy.url));
@@ -243,12 +248,7 @@ describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
 
   it("refuses a client pinned to 2026-07-28 at its server/discover (sessionless requests are not served over HTTP), so nothing reaches the server", async () => {
     const server = proxyArgs();
-    const separator = server.args.indexOf("--");
-    const proxy = await startHttpProxy(
-      server.args.slice(0, separator),
-      server.args.slice(separator + 1),
-      server.env,
-    );
+    const proxy = await httpProxyFor(server);
     const client = new V2Client(
       { name: "v2-client", version: "1.0.0" },
       { versionNegotiation: { mode: { pin: MODERN } } },
