@@ -227,3 +227,45 @@ export function memoryEntities(file: string): string[] {
     .filter((item) => item.type === "entity")
     .map((item) => item.name ?? "");
 }
+
+/** A proxy process serving Streamable HTTP, and the URL of its endpoint. */
+export interface Running {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: URL;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `mcp-pdp proxy --http 0` and waits for the URL it listens on. */
+/** Starts `mcp-pdp proxy --http 0 <flags> -- <server>` and waits until it listens. */
+export async function startHttpProxy(
+  flags: string[],
+  server: string[],
+  env: Record<string, string>,
+): Promise<Running> {
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, CLI, "proxy", "--http", "0", ...flags, "--", ...server],
+    {
+      env: { PATH: process.env.PATH ?? "", MCP_PDP_AUDIT: "off", ...env },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      resolve(code);
+    }),
+  );
+  const url = await new Promise<URL>((resolve, reject) => {
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      const match = /(http:\/\/\S+\/mcp)/.exec(stderr);
+      if (match) resolve(new URL(match[1]!));
+    });
+    void exited.then((code) => {
+      reject(new Error(`proxy exited with ${code}: ${stderr}`));
+    });
+  });
+  return { child, url, stderr: () => stderr, exited };
+}

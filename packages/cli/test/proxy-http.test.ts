@@ -1,4 +1,3 @@
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -11,7 +10,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runHttpProxy } from "../src/index.js";
-import { CLI, EVERYTHING_SERVER, MEMORY_SERVER, NODE_FLAGS, tempDir } from "./helpers.js";
+import { EVERYTHING_SERVER, MEMORY_SERVER, startHttpProxy, tempDir } from "./helpers.js";
 
 const POLICY = `version: 1
 rules:
@@ -44,46 +43,6 @@ beforeAll(() => {
 afterAll(() => {
   cleanup();
 });
-
-interface Running {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly url: URL;
-  readonly stderr: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-/** Starts `mcp-pdp proxy --http 0` and waits for the URL it listens on. */
-async function startHttpProxy(
-  flags: string[],
-  server: string[],
-  env: Record<string, string>,
-): Promise<Running> {
-  const child = spawn(
-    process.execPath,
-    [...NODE_FLAGS, CLI, "proxy", "--http", "0", ...flags, "--", ...server],
-    {
-      env: { PATH: process.env.PATH ?? "", MCP_PDP_AUDIT: "off", ...env },
-      stdio: ["pipe", "pipe", "pipe"],
-    },
-  );
-  let stderr = "";
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      resolve(code);
-    }),
-  );
-  const url = await new Promise<URL>((resolve, reject) => {
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      const match = /(http:\/\/\S+\/mcp)/.exec(stderr);
-      if (match) resolve(new URL(match[1]!));
-    });
-    void exited.then((code) => {
-      reject(new Error(`proxy exited with ${code}: ${stderr}`));
-    });
-  });
-  return { child, url, stderr: () => stderr, exited };
-}
 
 async function connect(url: URL, headers: Record<string, string>): Promise<Client> {
   const client = new Client({ name: "http-test", version: "1.0.0" });

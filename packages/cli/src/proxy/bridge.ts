@@ -6,7 +6,15 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { CliError } from "../io.js";
-import { RegistrationGate, ServerError, listsFor, prefetchComponents } from "./prefetch.js";
+import {
+  CLIENT_CAPABILITIES_META,
+  CLIENT_INFO_META,
+  PROTOCOL_VERSION_META,
+  RegistrationGate,
+  ServerError,
+  listsFor,
+  prefetchComponents,
+} from "./prefetch.js";
 
 /** The server process the proxy runs. */
 export interface ServerCommand {
@@ -47,8 +55,9 @@ export interface BridgeOptions {
   /** Where the server's stderr and the bridge's own problems go. */
   readonly stderr: Writable;
   /**
-   * Read the server's lists once it is initialized and hold the client's requests (all but
-   * `initialize` and `ping`) until then, so every call is decided on what the server declares
+   * Read the server's lists once it is initialized (in the 2026-07-28 era, which has no
+   * handshake: at the first request) and hold the client's requests (all but `initialize`,
+   * `server/discover` and `ping`) until then, so every call is decided on what the server declares
    * (annotations, tags) even without a prior list. If the lists cannot be read, held requests get
    * a JSON-RPC error and the next request tries again; nothing is decided without them. `false`
    * decides at once, a call before any list then without the server's declarations.
@@ -128,13 +137,47 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     });
   let serverCapabilities: unknown;
   const timeoutMs = options.prefetchTimeoutMs ?? 5000;
-  const readRegistrations = (): Promise<void> =>
+  /**
+   * A 2026-07-28 session has no handshake whose answer names the server's capabilities, and each
+   * request must carry the revision in its `_meta` envelope: the proxy asks `server/discover`
+   * itself, in the client's revision, then reads the lists in it.
+   */
+  const readModern = async (protocolVersion: string): Promise<void> => {
+    const envelope = {
+      [PROTOCOL_VERSION_META]: protocolVersion,
+      [CLIENT_INFO_META]: { name: "mcp-pdp-proxy", version: "1" },
+      // The proxy's reads need nothing of the client's (sampling, elicitation, roots).
+      [CLIENT_CAPABILITIES_META]: {},
+    };
+    const inEnvelope = (method: string, params: Record<string, unknown>): Promise<unknown> =>
+      request(method, { ...params, _meta: envelope });
+    const discovered = (await inEnvelope("server/discover", {}).catch((error: unknown) => {
+      throw new Error(
+        `server/discover: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+        },
+      );
+    })) as { capabilities?: unknown; supportedVersions?: unknown } | undefined;
+    const versions = discovered?.supportedVersions;
+    if (!Array.isArray(versions) || !versions.includes(protocolVersion)) {
+      throw new Error(`the server does not offer protocol revision ${protocolVersion}`);
+    }
+    await prefetchComponents({
+      authorizer: options.authorizer,
+      lists: listsFor(discovered?.capabilities),
+      request: inEnvelope,
+    });
+  };
+  const readRegistrations = (protocolVersion: string | undefined): Promise<void> =>
     deadline(
-      prefetchComponents({
-        authorizer: options.authorizer,
-        lists: listsFor(serverCapabilities),
-        request,
-      }),
+      protocolVersion !== undefined
+        ? readModern(protocolVersion)
+        : prefetchComponents({
+            authorizer: options.authorizer,
+            lists: listsFor(serverCapabilities),
+            request,
+          }),
       timeoutMs,
       `no complete answer within ${String(timeoutMs)} ms`,
     ).catch((error: unknown) => {

@@ -15,23 +15,54 @@ const MAX_HELD = 1000;
 
 type GateState = "waiting" | "reading" | "ready" | "failed";
 
+/** The `_meta` key by which a 2026-07-28 request names its protocol revision. */
+export const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
+/** The `_meta` key by which a 2026-07-28 request names its client. */
+export const CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo";
+/** The `_meta` key by which a 2026-07-28 request declares the client's capabilities (required). */
+export const CLIENT_CAPABILITIES_META = "io.modelcontextprotocol/clientCapabilities";
+
+/** The protocol revision a request claims in its `_meta` envelope (2026-07-28 on), if any. */
+export function claimedVersion(message: JSONRPCMessage): string | undefined {
+  const meta = (message as { params?: { _meta?: Record<string, unknown> } }).params?._meta;
+  const version = meta?.[PROTOCOL_VERSION_META];
+  return typeof version === "string" ? version : undefined;
+}
+
 /**
- * The client's side of the proxy, in front of the guard: every request except `initialize` and
- * `ping` is held until the server's registrations (annotations, `_meta`) have been read, so none
- * is ever decided without them. If they cannot be read, the held requests are answered with an
- * error (never decided without the metadata) and the next request tries again. Responses (to the
- * server's own requests) are never held: the server may wait on one before it answers anything.
+ * Reads the server's registrations for a session; rejects when it cannot. `protocolVersion` is the
+ * revision the client's requests claim in their `_meta` envelope when the session opened in the
+ * 2026-07-28 era (no `initialize`: each request carries it), `undefined` for a session opened with
+ * `initialize`.
+ */
+export type ReadRegistrations = (protocolVersion: string | undefined) => Promise<void>;
+
+/**
+ * The client's side of the proxy, in front of the guard: every request except `initialize`,
+ * `server/discover` and `ping` is held until the server's registrations (annotations, `_meta`)
+ * have been read, so none is ever decided without them. If they cannot be read, the held requests
+ * are answered with an error (never decided without the metadata) and the next request tries
+ * again. Responses (to the server's own requests) are never held: the server may wait on one
+ * before it answers anything.
+ *
+ * A session opens with `initialize` (the 2025 era: the lists are read once the server answered
+ * it) or, from 2026-07-28 on, with any request whose `_meta` names a protocol revision: such a
+ * session has no handshake (a client may even send `server/discover` to another process and start
+ * here with its first call), so the lists are read at once, in that revision.
  */
 export class RegistrationGate extends TransportDecorator {
-  readonly #read: () => Promise<void>;
+  readonly #read: ReadRegistrations;
   #state: GateState = "waiting";
-  #initializeSeen = false;
+  /** How the session opened: `initialize`, or a 2026-07-28 request (no handshake). */
+  #era: "legacy" | "modern" | undefined;
+  /** The revision the first request of a 2026-07-28 session claimed. */
+  #protocolVersion: string | undefined;
   #serverInitialized = false;
   #clientInitialized = false;
   #queue: [JSONRPCMessage, MessageExtraInfo | undefined][] = [];
 
   /** `read` reads the server's registrations and rejects when it cannot. */
-  constructor(inner: Transport, read: () => Promise<void>) {
+  constructor(inner: Transport, read: ReadRegistrations) {
     super(inner);
     this.#read = read;
   }
@@ -53,8 +84,14 @@ export class RegistrationGate extends TransportDecorator {
       this.deliver(message, extra);
       return;
     }
-    if (method === "initialize" || method === "ping") {
-      if (method === "initialize") this.#initializeSeen = true;
+    const version = claimedVersion(message);
+    if (this.#era === undefined) {
+      if (method === "initialize") this.#era = "legacy";
+      else if (method === "server/discover" || version !== undefined) this.#era = "modern";
+    }
+    // The first claim is the one the proxy's own reads make: the server pins its era on it.
+    if (this.#era === "modern") this.#protocolVersion ??= version;
+    if (method === "initialize" || method === "server/discover" || method === "ping") {
       this.deliver(message, extra);
       return;
     }
@@ -65,7 +102,7 @@ export class RegistrationGate extends TransportDecorator {
       return;
     }
     const request = typeof id === "string" || typeof id === "number" ? id : undefined;
-    if (request !== undefined && !this.#initializeSeen) {
+    if (request !== undefined && this.#era === undefined) {
       // Nothing would ever let it through: answered now rather than held for good.
       this.#refuse(request, "Invalid request: the session is not initialized", -32600);
       return;
@@ -86,10 +123,16 @@ export class RegistrationGate extends TransportDecorator {
   }
 
   #maybeRead(): void {
-    if (this.#state !== "waiting" || !this.#serverInitialized) return;
-    if (!this.#clientInitialized && this.#queue.length === 0) return;
+    if (this.#state !== "waiting") return;
+    if (this.#era === "modern") {
+      // No handshake to wait for; nothing to read for until a request waits.
+      if (this.#queue.length === 0) return;
+    } else {
+      if (!this.#serverInitialized) return;
+      if (!this.#clientInitialized && this.#queue.length === 0) return;
+    }
     this.#state = "reading";
-    this.#read().then(
+    this.#read(this.#era === "modern" ? this.#protocolVersion : undefined).then(
       () => {
         this.#state = "ready";
         this.#flush(undefined);
@@ -134,7 +177,10 @@ const BY_CAPABILITY: Record<string, readonly ListMethod[]> = {
   resources: ["resources/list", "resources/templates/list"],
 };
 
-/** Which lists to read, from the server's `initialize` result (all of them when unknown). */
+/**
+ * Which lists to read, from the capabilities of the server's `initialize` or `server/discover`
+ * result (all of them when unknown).
+ */
 export function listsFor(capabilities: unknown): ListMethod[] {
   if (typeof capabilities !== "object" || capabilities === null) {
     return Object.values(BY_CAPABILITY).flat();

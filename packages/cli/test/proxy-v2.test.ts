@@ -1,0 +1,266 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  ProtocolError,
+  StreamableHTTPClientTransport as V2HttpClientTransport,
+  Client as V2Client,
+} from "@modelcontextprotocol/client";
+import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  CLI,
+  NODE_FLAGS,
+  RAW_INITIALIZE,
+  connectThroughProxy,
+  startHttpProxy,
+  startRawProxy,
+  tempDir,
+} from "./helpers.js";
+
+/** An SDK v2 server on stdio (`serveStdio`) with read_notes (read-only), add_note and wipe_notes. */
+const V2_SERVER = fileURLToPath(new URL("./fixtures/v2-server.ts", import.meta.url));
+const MODERN = "2026-07-28";
+
+/** Tools may be listed; a tool may be called only when the server declares it read-only. */
+const READER = `rules:
+  - { name: lists, effect: allow, resources: { types: [notes_tools] }, actions: [list] }
+  - name: read-only
+    effect: allow
+    resources: { types: [notes] }
+    actions: ["*"]
+    when:
+      - { field: operation.metadata.annotations.readOnlyHint, op: equals, value: true }
+`;
+
+let dir: string;
+let cleanup: () => void;
+let policy: string;
+let run = 0;
+
+beforeAll(() => {
+  ({ dir, cleanup } = tempDir());
+  policy = join(dir, "reader.yaml");
+  writeFileSync(policy, READER);
+});
+afterAll(() => {
+  cleanup();
+});
+
+/** The proxy's arguments in front of the v2 fixture, and the file where the fixture records the calls it ran. */
+function proxyArgs(): { args: string[]; env: Record<string, string>; ran: () => string[] } {
+  const calls = join(dir, `calls-${String(++run)}.txt`);
+  return {
+    args: [
+      "--policy",
+      policy,
+      "--server-name",
+      "notes",
+      "--",
+      process.execPath,
+      ...NODE_FLAGS,
+      V2_SERVER,
+    ],
+    env: { MCP_PDP_AUDIT: "off", V2_CALLS_FILE: calls },
+    ran: () => (existsSync(calls) ? readFileSync(calls, "utf8").split("\n").filter(Boolean) : []),
+  };
+}
+
+/** A v2 client connected through the proxy, in the 2025 era or pinned to 2026-07-28. */
+async function v2ThroughProxy(
+  era: "legacy" | "modern",
+  args: string[],
+  env: Record<string, string>,
+) {
+  const transport = new V2StdioClientTransport({
+    command: process.execPath,
+    args: [...NODE_FLAGS, CLI, "proxy", ...args],
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stderr: "pipe",
+  });
+  const client = new V2Client(
+    { name: "v2-client", version: "1.0.0" },
+    era === "modern" ? { versionNegotiation: { mode: { pin: MODERN } } } : {},
+  );
+  await client.connect(transport);
+  return client;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<number> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error instanceof ProtocolError || error instanceof McpError) return error.code;
+  throw new Error(`expected a JSON-RPC error, got ${String(error)}`);
+}
+
+function texts(result: unknown): string {
+  return JSON.stringify((result as { content?: unknown }).content);
+}
+
+describe("mcp-pdp proxy in front of an SDK v2 stdio server", () => {
+  it("serves a 1.x client: the list is filtered, a denied call is refused before the server, an allowed one runs", async () => {
+    const server = proxyArgs();
+    const { client } = await connectThroughProxy(server.args, server.env);
+    try {
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+      expect(await codeOf(client.callTool({ name: "add_note", arguments: {} }))).toBe(-32010);
+      expect(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+      expect(texts(await client.callTool({ name: "read_notes", arguments: {} }))).toContain(
+        "read_notes ran",
+      );
+    } finally {
+      await client.close();
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  for (const era of ["legacy", "modern"] as const) {
+    it(`serves a v2 client in the ${era === "modern" ? "2026-07-28" : "2025"} era: a call before any list is decided on the server's annotations, the list is filtered, denied calls never reach the server`, async () => {
+      const server = proxyArgs();
+      const client = await v2ThroughProxy(era, server.args, server.env);
+      try {
+        // First request of the session: allowed only because the proxy read the annotations ahead.
+        expect(texts(await client.callTool({ name: "read_notes", arguments: {} }))).toContain(
+          "read_notes ran",
+        );
+        expect(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+        expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+        expect(await codeOf(client.callTool({ name: "add_note", arguments: {} }))).toBe(-32010);
+      } finally {
+        await client.close();
+      }
+      expect(server.ran()).toEqual(["read_notes"]);
+    });
+  }
+});
+
+/** A 2026-07-28 request's `_meta` envelope. */
+function envelope(version = MODERN) {
+  return {
+    _meta: {
+      "io.modelcontextprotocol/protocolVersion": version,
+      "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+      "io.modelcontextprotocol/clientCapabilities": {},
+    },
+  };
+}
+
+describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
+  it("answers server/discover and holds a first call without any handshake until the server's annotations are read", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      // Both calls come before anything else: the destructive one must still be decided on its annotations.
+      proxy.send(
+        {
+          id: 1,
+          method: "tools/call",
+          params: { name: "wipe_notes", arguments: {}, ...envelope() },
+        },
+        {
+          id: 2,
+          method: "tools/call",
+          params: { name: "read_notes", arguments: {}, ...envelope() },
+        },
+        { id: 3, method: "server/discover", params: envelope() },
+      );
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32010 });
+      expect(JSON.stringify((await proxy.answerTo(2)).result)).toContain("read_notes ran");
+      expect((await proxy.answerTo(3)).result).toMatchObject({
+        supportedVersions: expect.arrayContaining([MODERN]) as unknown,
+        capabilities: { tools: {} },
+      });
+    } finally {
+      await proxy.stop();
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("refuses held calls when the server does not offer the revision the client claims, without deciding them", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      proxy.send({
+        id: 1,
+        method: "tools/call",
+        params: { name: "read_notes", arguments: {}, ...envelope("2099-01-01") },
+      });
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32603 });
+    } finally {
+      await proxy.stop();
+    }
+    expect(proxy.stderr()).toContain("cannot read the server's registrations");
+    expect(server.ran()).toEqual([]);
+  });
+
+  it("still refuses a request that neither initializes nor claims a revision", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      proxy.send({ id: 1, method: "tools/call", params: { name: "read_notes", arguments: {} } });
+      expect((await proxy.answerTo(1)).error).toMatchObject({ code: -32600 });
+      // The 2025 handshake still opens a session on the same proxy.
+      proxy.send(RAW_INITIALIZE, {
+        id: 2,
+        method: "tools/call",
+        params: { name: "read_notes", arguments: {} },
+      });
+      expect(JSON.stringify((await proxy.answerTo(2)).result)).toContain("read_notes ran");
+    } finally {
+      await proxy.stop();
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+});
+
+/** `mcp-pdp proxy --http 0` with the same flags, server and environment. */
+function httpProxyFor(server: ReturnType<typeof proxyArgs>) {
+  const separator = server.args.indexOf("--");
+  return startHttpProxy(
+    server.args.slice(0, separator),
+    server.args.slice(separator + 1),
+    server.env,
+  );
+}
+
+describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
+  it("serves a v2 client in the 2025 era: the list is filtered, a denied call never reaches the server, an allowed one runs", async () => {
+    const server = proxyArgs();
+    const proxy = await httpProxyFor(server);
+    const client = new V2Client({ name: "v2-client", version: "1.0.0" });
+    try {
+      await client.connect(new V2HttpClientTransport(proxy.url));
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+      expect(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+      expect(texts(await client.callTool({ name: "read_notes", arguments: {} }))).toContain(
+        "read_notes ran",
+      );
+    } finally {
+      await client.close();
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("refuses a client pinned to 2026-07-28 at its server/discover (sessionless requests are not served over HTTP), so nothing reaches the server", async () => {
+    const server = proxyArgs();
+    const proxy = await httpProxyFor(server);
+    const client = new V2Client(
+      { name: "v2-client", version: "1.0.0" },
+      { versionNegotiation: { mode: { pin: MODERN } } },
+    );
+    try {
+      await expect(client.connect(new V2HttpClientTransport(proxy.url))).rejects.toThrow(
+        /did not offer pinned protocol version/,
+      );
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual([]);
+  });
+});
