@@ -11,7 +11,7 @@ import { type PermitFake, startPermitFake } from "../../../test/fakes/permit.js"
 import { type PermitAuthorizeOptions, permitOptionsFromEnv } from "../src/index.js";
 
 const KEY = "permit_fastmcp_key_31337";
-const SECRET = "a-long-enough-hmac-secret-for-fastmcp";
+const SECRET = "a-long-enough-hmac-secret-for-fastmcp-and-every-hs-algorithm-64b!";
 let fake: PermitFake;
 const opened: PermitAuthorizeOptions[] = [];
 
@@ -333,4 +333,15 @@ describe("permit-fastmcp's variables, as the Permit PDP sees them", () => {
       }
     },
   );
+});
+
+describe("a deliberate difference from permit-fastmcp: short HMAC secrets", () => {
+  it("refuses a PERMIT_MCP_IDENTITY_JWT_SECRET shorter than 32 bytes at start-up, where permit-fastmcp takes any", () => {
+    expect(() =>
+      permitOptionsFromEnv(
+        {},
+        { PERMIT_MCP_IDENTITY_MODE: "jwt", PERMIT_MCP_IDENTITY_JWT_SECRET: "too-short" },
+      ),
+    ).toThrow(/at least 32 bytes/);
+  });
 });
