@@ -5,11 +5,11 @@
  * crawl, and must never decide a long URI without its template's metadata.
  */
 import type { AuthorizationRequest } from "@mcp-pdp/core";
-import { functionPdp } from "@mcp-pdp/core/testing";
+import { denyAll, functionPdp } from "@mcp-pdp/core/testing";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolResultSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { type GuardOptions, UNAUTHORIZED_CODE, authorize } from "../src/index.js";
 
@@ -146,6 +146,44 @@ describe("reads through resource templates", () => {
     );
     expect(long?.code).toBe(UNAUTHORIZED_CODE);
     expect(longMatches).toEqual([]);
+    await client.close();
+  });
+});
+
+describe("not-found answers", () => {
+  it("repeat at most 256 characters of the URI or name the client sent", async () => {
+    const server = new McpServer({ name: "docs", version: "1.0.0" });
+    server.registerResource("readme", "docs://readme", {}, (uri) => ({
+      contents: [{ uri: uri.href, text: "readme" }],
+    }));
+    authorize(server, options(denyAll(), { denyMode: "not-found" }));
+    const client = await connect(server);
+
+    const uri = `docs://${"u".repeat(4089)}`;
+    const read = await refusal(() => client.readResource({ uri }));
+    expect(read?.code).toBe(-32002);
+    expect(read?.message).toContain("Resource docs://uuu");
+    expect(read?.message).toContain(`(${uri.length} chars)`);
+    expect(read?.message.length).toBeLessThan(400);
+
+    const name = "n".repeat(10_000);
+    const tool = await refusal(() =>
+      client.request(
+        { method: "tools/call", params: { name, arguments: {} } },
+        CallToolResultSchema,
+      ),
+    );
+    expect(tool?.code).toBe(-32602);
+    expect(tool?.message).toContain(`(${name.length} chars)`);
+    expect(tool?.message.length).toBeLessThan(400);
+
+    const prompt = await refusal(() => client.getPrompt({ name }));
+    expect(prompt?.code).toBe(-32602);
+    expect(prompt?.message.length).toBeLessThan(400);
+
+    // A name within the bound is repeated whole, as the server itself would.
+    const short = await refusal(() => client.callTool({ name: "read_file" }));
+    expect(short?.message).toContain("Tool read_file not found");
     await client.close();
   });
 });
