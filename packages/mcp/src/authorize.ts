@@ -13,6 +13,7 @@ import {
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type GuardOptions, GuardedTransport } from "./guard.js";
+import { type SdkUriTemplate, matchesTemplate } from "./template-match.js";
 
 /** The part of the SDK's low-level `Server` (a `Protocol`) that the guard patches. */
 interface Connectable {
@@ -108,26 +109,21 @@ function entryMetadata(entry: Record<string, unknown>): ComponentMetadata | unde
   return metadata;
 }
 
-interface SdkUriTemplate {
-  match(uri: string): unknown;
-}
-
+/**
+ * The declaration of the first registered template `uri` matches: the SDK routes a read to the
+ * first match in registration order, so that template's metadata is what applies. Matched in
+ * linear time (see template-match.ts): this runs before the read is decided, for any caller.
+ * An `UndecidableTemplateMatch` is let through on purpose: the guard then refuses the read
+ * rather than deciding it without the metadata its template may carry.
+ */
 function templateMetadata(server: object, uri: string): ComponentMetadata | undefined {
   const templates = (server as Record<string, unknown>)._registeredResourceTemplates;
   if (typeof templates !== "object" || templates === null) return undefined;
-  // The SDK's own matcher, in registration order: the template whose declaration applies is the
-  // one the server will route the read to.
   for (const entry of Object.values(templates as Record<string, Record<string, unknown>>)) {
     const template = (entry.resourceTemplate as { uriTemplate?: SdkUriTemplate } | undefined)
       ?.uriTemplate;
     if (typeof template?.match !== "function") continue;
-    let matched: unknown;
-    try {
-      matched = template.match(uri);
-    } catch {
-      continue;
-    }
-    if (matched) return entryMetadata(entry);
+    if (matchesTemplate(template, uri)) return entryMetadata(entry);
   }
   return undefined;
 }

@@ -6,6 +6,7 @@ import {
   type ListMethod,
   type RequestContext,
   type Subject,
+  boundedText,
   isListMethod,
 } from "@mcp-pdp/core";
 import type {
@@ -656,10 +657,12 @@ export class GuardedTransport extends TransportDecorator {
       };
     }
     if (this.#denyMode === "not-found") {
-      const uri = typeof params.uri === "string" ? params.uri : "";
+      // The client's own text, echoed bounded: a 4 KiB URI is not sent back whole with each deny.
+      const uri = boundedText(typeof params.uri === "string" ? params.uri : "", MAX_ECHOED);
+      const shown = boundedText(name, MAX_ECHOED);
       const notFound: Record<string, { code: number; message: string }> = {
-        "tools/call": { code: -32602, message: `Tool ${name} not found` },
-        "prompts/get": { code: -32602, message: `Prompt ${name} not found` },
+        "tools/call": { code: -32602, message: `Tool ${shown} not found` },
+        "prompts/get": { code: -32602, message: `Prompt ${shown} not found` },
         "resources/read": { code: -32002, message: `Resource ${uri} not found` },
       };
       if (TASK_METHODS.has(message.method)) return taskNotFound(message);
@@ -681,6 +684,9 @@ export class GuardedTransport extends TransportDecorator {
   }
 }
 
+/** Characters of a client's name, URI or task id a not-found answer repeats before cutting it. */
+const MAX_ECHOED = 256;
+
 /**
  * The answer to a task request naming a task the caller did not create, the same whether the task
  * exists or not: the spec's code for an invalid or nonexistent task id.
@@ -692,7 +698,7 @@ function taskNotFound(message: JsonRpcRequest): JSONRPCMessage {
     id: message.id,
     error: {
       code: -32602,
-      message: `Task ${typeof taskId === "string" ? taskId : ""} not found`,
+      message: `Task ${boundedText(typeof taskId === "string" ? taskId : "", MAX_ECHOED)} not found`,
     },
   };
 }
