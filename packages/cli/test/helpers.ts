@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -268,4 +269,25 @@ export async function startHttpProxy(
     });
   });
   return { child, url, stderr: () => stderr, exited };
+}
+
+/** POSTs `body` with exactly these headers (Host included, which fetch cannot set); resolves with the status. */
+export function rawRequest(
+  url: URL,
+  headers: Record<string, string>,
+  body: string,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers },
+      (res) => {
+        res.resume();
+        res.once("end", () => {
+          resolve(res.statusCode ?? 0);
+        });
+      },
+    );
+    req.once("error", reject);
+    req.end(body);
+  });
 }

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Authorizer } from "@mcp-pdp/core";
@@ -10,7 +9,13 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runHttpProxy } from "../src/index.js";
-import { EVERYTHING_SERVER, MEMORY_SERVER, startHttpProxy, tempDir } from "./helpers.js";
+import {
+  EVERYTHING_SERVER,
+  MEMORY_SERVER,
+  rawRequest,
+  startHttpProxy,
+  tempDir,
+} from "./helpers.js";
 
 const POLICY = `version: 1
 rules:
@@ -72,23 +77,6 @@ function initializeRequest(name: string): Record<string, unknown> {
     method: "initialize",
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name, version: "1" } },
   };
-}
-
-/** POSTs `body` with exactly these headers (Host included, which fetch cannot set); resolves with the status. */
-function rawRequest(url: URL, headers: Record<string, string>, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers },
-      (res) => {
-        res.resume();
-        res.once("end", () => {
-          resolve(res.statusCode ?? 0);
-        });
-      },
-    );
-    req.once("error", reject);
-    req.end(body);
-  });
 }
 
 function alive(pid: number): boolean {

@@ -14,6 +14,7 @@ import {
   NODE_FLAGS,
   RAW_INITIALIZE,
   connectThroughProxy,
+  rawRequest,
   startHttpProxy,
   startRawProxy,
   tempDir,
@@ -216,14 +217,53 @@ describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
   });
 });
 
-/** `mcp-pdp proxy --http 0` with the same flags, server and environment. */
-function httpProxyFor(server: ReturnType<typeof proxyArgs>) {
+/**
+ * `mcp-pdp proxy --http 0` with the same flags, server and environment; `policyFile` and `env`
+ * replace the policy and add to the environment.
+ */
+function httpProxyFor(
+  server: ReturnType<typeof proxyArgs>,
+  policyFile?: string,
+  env: Record<string, string> = {},
+) {
   const separator = server.args.indexOf("--");
-  return startHttpProxy(
-    server.args.slice(0, separator),
-    server.args.slice(separator + 1),
-    server.env,
+  const flags = server.args.slice(0, separator);
+  if (policyFile !== undefined) flags[flags.indexOf("--policy") + 1] = policyFile;
+  return startHttpProxy(flags, server.args.slice(separator + 1), { ...server.env, ...env });
+}
+
+/** A v2 client pinned to 2026-07-28. */
+function pinnedClient(): V2Client {
+  return new V2Client(
+    { name: "v2-client", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN } } },
   );
+}
+
+/** How many server processes the HTTP proxy reported starting. */
+function starts(stderr: string): number {
+  return [...stderr.matchAll(/server started \(pid \d+\)/g)].length;
+}
+
+/** Lists are open to everyone; read_notes only to readers. */
+const BY_ROLE = `rules:
+  - { name: lists, effect: allow, resources: { types: [notes_tools] }, actions: [list] }
+  - { name: readers, effect: allow, subjects: { roles: [reader] }, resources: { types: [notes], tools: [read_notes] }, actions: ["*"] }
+`;
+
+/** The headers a 2026-07-28 client sends with a POST. */
+const MODERN_HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": MODERN,
+};
+
+function modernPost(url: URL, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: "POST",
+    headers: { ...MODERN_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
@@ -246,17 +286,127 @@ describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
     expect(server.ran()).toEqual(["read_notes"]);
   });
 
-  it("refuses a client pinned to 2026-07-28 at its server/discover (sessionless requests are not served over HTTP), so nothing reaches the server", async () => {
+  it("serves a v2 client pinned to 2026-07-28 without a session: a first call is decided on the server's annotations, the list is filtered, denied calls never reach the server", async () => {
     const server = proxyArgs();
     const proxy = await httpProxyFor(server);
-    const client = new V2Client(
-      { name: "v2-client", version: "1.0.0" },
-      { versionNegotiation: { mode: { pin: MODERN } } },
-    );
+    const client = pinnedClient();
     try {
-      await expect(client.connect(new V2HttpClientTransport(proxy.url))).rejects.toThrow(
-        /did not offer pinned protocol version/,
+      await client.connect(new V2HttpClientTransport(proxy.url));
+      expect(client.getNegotiatedProtocolVersion()).toBe(MODERN);
+      expect(texts(await client.callTool({ name: "read_notes", arguments: {} }))).toContain(
+        "read_notes ran",
       );
+      expect(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+      expect(await codeOf(client.callTool({ name: "add_note", arguments: {} }))).toBe(-32010);
+    } finally {
+      await client.close();
+      proxy.child.kill("SIGTERM");
+      expect(await proxy.exited).toBe(0);
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("serves every 2026-07-28 caller through one server process, each answer going to the caller that asked though all pick the same ids", async () => {
+    const server = proxyArgs();
+    const proxy = await httpProxyFor(server);
+    const clients = [pinnedClient(), pinnedClient(), pinnedClient()];
+    try {
+      for (const client of clients) await client.connect(new V2HttpClientTransport(proxy.url));
+      const answers = await Promise.all(
+        clients.map(async (client, i) =>
+          i === 1
+            ? String(await codeOf(client.callTool({ name: "wipe_notes", arguments: {} })))
+            : texts(await client.callTool({ name: "read_notes", arguments: {} })),
+        ),
+      );
+      expect(answers[0]).toContain("read_notes ran");
+      expect(answers[1]).toBe("-32010");
+      expect(answers[2]).toContain("read_notes ran");
+    } finally {
+      for (const client of clients) await client.close();
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(starts(proxy.stderr())).toBe(1);
+    expect(server.ran()).toEqual(["read_notes", "read_notes"]);
+  });
+
+  it("decides each 2026-07-28 request for the caller named by that request's headers", async () => {
+    const server = proxyArgs();
+    const byRole = join(dir, "by-role.yaml");
+    writeFileSync(byRole, BY_ROLE);
+    const proxy = await httpProxyFor(server, byRole, {
+      MCP_PDP_IDENTITY: "header",
+      MCP_PDP_IDENTITY_HEADER: "x-user",
+      MCP_PDP_IDENTITY_ROLES_HEADER: "x-roles",
+    });
+    const reader = pinnedClient();
+    const stranger = pinnedClient();
+    try {
+      await reader.connect(
+        new V2HttpClientTransport(proxy.url, {
+          requestInit: { headers: { "x-user": "bob", "x-roles": "reader" } },
+        }),
+      );
+      await stranger.connect(
+        new V2HttpClientTransport(proxy.url, { requestInit: { headers: { "x-user": "eve" } } }),
+      );
+      expect(await codeOf(stranger.callTool({ name: "read_notes", arguments: {} }))).toBe(-32010);
+      expect(texts(await reader.callTool({ name: "read_notes", arguments: {} }))).toContain(
+        "read_notes ran",
+      );
+      expect((await stranger.listTools()).tools).toEqual([]);
+      expect((await reader.listTools()).tools.map((t) => t.name)).toEqual(["read_notes"]);
+    } finally {
+      await reader.close();
+      await stranger.close();
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual(["read_notes"]);
+  });
+
+  it("answers 2026-07-28 requests it cannot serve with the era's HTTP errors, without starting the server: a bad Host, headers contradicting the body, an unknown revision, subscriptions/listen", async () => {
+    const server = proxyArgs();
+    const proxy = await httpProxyFor(server);
+    const call = (version = MODERN) => ({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: { name: "read_notes", arguments: {}, ...envelope(version) },
+    });
+    try {
+      expect(
+        await rawRequest(
+          proxy.url,
+          { ...MODERN_HEADERS, host: "evil.example" },
+          JSON.stringify(call()),
+        ),
+      ).toBe(403);
+      const mismatch = await modernPost(proxy.url, call(), {
+        "mcp-protocol-version": "2026-08-01",
+      });
+      expect(mismatch.status).toBe(400);
+      expect(await mismatch.json()).toMatchObject({ id: 7, error: { code: -32020 } });
+      const unknown = await modernPost(proxy.url, call("2099-01-01"), {
+        "mcp-protocol-version": "2099-01-01",
+      });
+      expect(unknown.status).toBe(400);
+      expect(await unknown.json()).toMatchObject({
+        id: 7,
+        error: { code: -32022, data: { supported: [MODERN], requested: "2099-01-01" } },
+      });
+      expect(starts(proxy.stderr())).toBe(0);
+      const listen = await modernPost(proxy.url, {
+        jsonrpc: "2.0",
+        id: 8,
+        method: "subscriptions/listen",
+        params: { filter: {}, ...envelope() },
+      });
+      expect(listen.status).toBe(404);
+      expect(await listen.json()).toMatchObject({ id: 8, error: { code: -32601 } });
+      expect(starts(proxy.stderr())).toBe(0);
     } finally {
       proxy.child.kill("SIGTERM");
       await proxy.exited;

@@ -40,7 +40,8 @@ Options:
 
 Streamable HTTP (instead of stdio):
   --http port            serve MCP over Streamable HTTP on http://<host>:<port>/mcp; each session
-                         gets its own server process. The caller may then come from each request:
+                         gets its own server process (2026-07-28 requests, which have no session,
+                         share one). The caller may then come from each request:
                          MCP_PDP_IDENTITY=header (MCP_PDP_IDENTITY_HEADER, ..._ROLES_HEADER) or jwt
                          (MCP_PDP_JWT_*; a token that fails verification gets 401 and a
                          WWW-Authenticate challenge); without them, the fixed caller applies to

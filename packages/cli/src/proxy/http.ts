@@ -5,8 +5,11 @@ import type { Writable } from "node:stream";
 import { type Authorizer, describeError, integerOption } from "@mcp-pdp/core";
 import type { DenyMode, NodeMiddleware } from "@mcp-pdp/mcp";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { classifyInboundRequest } from "@modelcontextprotocol/server";
 import { type Bridge, type ServerCommand, openBridge } from "./bridge.js";
+import { ModernFront, answer } from "./modern.js";
 
 /** Options of {@link runHttpProxy}. */
 export interface HttpProxyOptions {
@@ -87,6 +90,14 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   }
 }
 
+/** `{ [key]: value }`, or nothing when the header is absent (optional fields take no `undefined`). */
+function optionalHeader<K extends string>(
+  key: K,
+  value: string | undefined,
+): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
 function isLoopback(host: string): boolean {
   return host === "127.0.0.1" || host === "localhost" || host === "::1";
 }
@@ -157,6 +168,30 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
   let starting = 0;
   let allowedHosts: string[] | undefined;
 
+  const bridgeFor = (client: Transport): Promise<Bridge> =>
+    openBridge({
+      client,
+      server: options.server,
+      authorizer: options.authorizer,
+      stderr: options.stderr,
+      ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
+      ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
+      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    });
+  // 2026-07-28 requests carry no session: one shared server process, holding one session slot.
+  const modern = new ModernFront({
+    open: async (client) => {
+      const bridge = await bridgeFor(client);
+      options.onSession?.(bridge.pid);
+      return bridge;
+    },
+    mayStart: () => sessions.size + starting < maxSessions,
+    report: (text) => {
+      options.stderr.write(`mcp-pdp proxy: ${text}\n`);
+    },
+  });
+  const slotsTaken = (): number => sessions.size + starting + (modern.holdsSlot ? 1 : 0);
+
   const openSession = async (): Promise<StreamableHTTPServerTransport> => {
     // The session registers once the transport assigned its id, by then the bridge exists.
     const opened: { bridge?: Bridge } = {};
@@ -171,15 +206,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       // A browser page must not reach a proxy on this machine through a rebound DNS name.
       ...(allowedHosts ? { enableDnsRebindingProtection: true, allowedHosts } : {}),
     });
-    const bridge = await openBridge({
-      client: transport,
-      server: options.server,
-      authorizer: options.authorizer,
-      stderr: options.stderr,
-      ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
-      ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
-      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
-    });
+    const bridge = await bridgeFor(transport);
     opened.bridge = bridge;
     options.onSession?.(bridge.pid);
     void bridge.done.then(() => {
@@ -269,11 +296,28 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
         throw error;
       }
       if (sessionId === undefined) {
+        // A 2026-07-28 request (its `_meta` envelope names the revision) has no session to join;
+        // the classifier also refuses a header that contradicts the body.
+        const route = classifyInboundRequest({
+          httpMethod: "POST",
+          body,
+          ...optionalHeader("protocolVersionHeader", header(req, "mcp-protocol-version")),
+          ...optionalHeader("mcpMethodHeader", header(req, "mcp-method")),
+          ...optionalHeader("mcpNameHeader", header(req, "mcp-name")),
+        });
+        if (route.kind === "reject") {
+          answer(res, route.httpStatus, (body as { id?: unknown } | null)?.id, route);
+          return;
+        }
+        if (route.kind === "modern") {
+          await modern.serve(route, req, res);
+          return;
+        }
         if (!isInitializeRequest(body)) {
           jsonError(res, 400, -32000, "Bad Request: no session; start with an initialize request");
           return;
         }
-        if (sessions.size + starting >= maxSessions) {
+        if (slotsTaken() >= maxSessions) {
           jsonError(res, 503, -32000, `too many sessions (at most ${maxSessions})`);
           return;
         }
@@ -355,7 +399,10 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
     );
   });
   for (const session of sessions.values()) clearTimeout(session.idle);
-  await Promise.allSettled([...sessions.values()].map((s) => s.bridge.close()));
+  await Promise.allSettled([
+    ...[...sessions.values()].map((s) => s.bridge.close()),
+    modern.close(),
+  ]);
   server.closeAllConnections();
   await new Promise<void>((resolve) =>
     server.close(() => {
