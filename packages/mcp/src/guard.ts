@@ -85,7 +85,11 @@ interface PendingList {
 }
 
 function transportKind(transport: Transport): string {
-  const name = transport.constructor.name;
+  // A decorator (the proxy's holding gate, FastMCP's auth forwarding) is named for what it wraps.
+  let inner = transport;
+  for (let depth = 0; inner instanceof TransportDecorator && depth < 16; depth++)
+    inner = inner.inner;
+  const name = inner.constructor.name;
   if (name.includes("Stdio")) return "stdio";
   if (name.includes("StreamableHTTP") || name.includes("PerRequestHTTP")) return "http";
   if (name.includes("SSE")) return "sse";

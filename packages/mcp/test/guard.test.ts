@@ -20,7 +20,13 @@ import {
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { PassThrough } from "node:stream";
-import { authorize, guardTransport, type GuardOptions, UNAUTHORIZED_CODE } from "../src/index.js";
+import {
+  authorize,
+  guardTransport,
+  type GuardOptions,
+  TransportDecorator,
+  UNAUTHORIZED_CODE,
+} from "../src/index.js";
 
 function buildServer(calls: string[]) {
   const server = new McpServer({ name: "demo", version: "1.0.0" });
@@ -484,6 +490,32 @@ describe("guardTransport on a low-level Server", () => {
     await client.callTool({ name: "a" });
     await expect(client.callTool({ name: "b" })).rejects.toMatchObject({ code: UNAUTHORIZED_CODE });
     expect(calls).toEqual(["a"]);
+  });
+});
+
+describe("the transport a caller's context names", () => {
+  it("is the one a decorator wraps, not the decorator's own class", async () => {
+    class Passing extends TransportDecorator {
+      protected override receive(...args: Parameters<TransportDecorator["deliver"]>): void {
+        this.deliver(...args);
+      }
+    }
+    const seen: unknown[] = [];
+    const server = buildServer([]);
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(
+      guardTransport(new Passing(new Passing(serverSide)), {
+        ...options(functionPdp(() => true)),
+        identity: (context) => {
+          seen.push(context.transport);
+          return { id: "ada", authenticated: true };
+        },
+      }),
+    );
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(clientSide);
+    await client.callTool({ name: "read_file", arguments: {} });
+    expect(seen).toEqual(["memory"]);
   });
 });
 
