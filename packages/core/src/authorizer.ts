@@ -28,6 +28,7 @@ import {
   mapRequest,
   resolveMapping,
 } from "./mapping.js";
+import { rememberListedTool } from "./tool-actions.js";
 import type {
   AuthorizationRequest,
   CheckOptions,
@@ -219,6 +220,8 @@ export class Authorizer {
         ? this.components.get(kind, id)
         : undefined;
     let operation = mapped.operation;
+    // A tool the server declared: its action is normalised once from now on, not on every call.
+    if (metadata && kind === "tool" && id !== undefined) rememberListedTool(id);
     if (metadata) {
       const o = (owned ? operation : Object.assign({}, operation)) as Mutable<Operation>;
       o.metadata = metadata;

@@ -2,6 +2,7 @@ import type { ComponentKind, Operation, Resource } from "./model.js";
 import type { Mutable } from "./types.js";
 import { ConfigError } from "./errors.js";
 import { is2026Method, map2026 } from "./mapping2026.js";
+import { listedActions, normalizeToolName, rememberListedTool } from "./tool-actions.js";
 
 /**
  * Bounds on the arguments a request may carry and still be decided: how far they are flattened
@@ -296,35 +297,6 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
 export function toolAction(name: string, mapping: ResolvedMapping): string {
   if (mapping.toolNames === "raw") return mapping.actionPrefix + name;
   return mapping.actionPrefix + (listedActions.get(name) ?? normalizeToolName(name));
-}
-
-const SEPARATORS = /[./_]/g;
-
-/**
- * `.`, `/` and `_` turned into `-`, in time and memory linear in the name, as one flat string
- * (`replace` with many matches builds a rope of one node per match: 32 bytes a character).
- */
-function normalizeToolName(name: string): string {
-  if (name.length <= 1024) return name.replace(SEPARATORS, "-");
-  const codes = new Uint16Array(name.length);
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    codes[i] = c === 0x2e || c === 0x2f || c === 0x5f ? 0x2d : c;
-  }
-  return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength).toString("utf16le");
-}
-
-/**
- * The normalised names of tools servers listed, so each is normalised once. Only names a server
- * listed (and within the length limit) are kept, never one a client sent: bounded in count and
- * in size.
- */
-const listedActions = new Map<string, string>();
-
-function rememberListedTool(name: string): void {
-  if (listedActions.has(name)) return;
-  if (listedActions.size >= 4096) listedActions.clear();
-  listedActions.set(name, normalizeToolName(name));
 }
 
 function componentType(component: string, mapping: ResolvedMapping): string {

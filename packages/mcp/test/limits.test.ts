@@ -198,3 +198,33 @@ describe("1 MiB names, URIs and arguments from an unauthenticated client", () =>
     expect(read.contents[0]).toMatchObject({ text: "index" });
   });
 });
+
+describe("the tool actions the mapping remembers", () => {
+  it("are those of tools the server registered, never names a client made up", async () => {
+    const { listedActions } = await import("../../core/src/tool-actions.js");
+    const server = new McpServer({ name: "notes", version: "1.0.0" });
+    server.registerTool("registered_only_tool", { inputSchema: { id: z.string() } }, () => ({
+      content: [{ type: "text", text: "ran" }],
+    }));
+    authorize(server, {
+      pdp: localPdp({ policies: [{ rules: [{ name: "all", effect: "allow", actions: ["*"] }] }] }),
+      audit: false,
+      env: {},
+    });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(clientSide);
+    try {
+      expect(listedActions.has("registered_only_tool")).toBe(false);
+      await client.callTool({ name: "registered_only_tool", arguments: { id: "1" } });
+      expect(listedActions.get("registered_only_tool")).toBe("registered-only-tool");
+      await client
+        .callTool({ name: "made_up_by_the_client", arguments: {} })
+        .catch(() => undefined);
+      expect(listedActions.has("made_up_by_the_client")).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+});
