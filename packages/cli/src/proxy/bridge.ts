@@ -102,6 +102,23 @@ function line(stderr: Writable, text: string): void {
   stderr.write(`mcp-pdp proxy: ${text}\n`);
 }
 
+/** What a proxy front hands {@link openBridge} besides the client: its own options, as given. */
+export function bridgeOptions(
+  client: Transport,
+  options: Pick<BridgeOptions, "server" | "authorizer" | "stderr"> &
+    Partial<Pick<BridgeOptions, "denyMode" | "exposeReasons" | "prefetch">>,
+): BridgeOptions {
+  return {
+    client,
+    server: options.server,
+    authorizer: options.authorizer,
+    stderr: options.stderr,
+    ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
+    ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
+    ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+  };
+}
+
 /**
  * Spawns the server and forwards raw JSON-RPC messages both ways. The client side is wrapped in a
  * {@link GuardedTransport}: each request is decided before it is forwarded (a denied one is

@@ -8,7 +8,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { classifyInboundRequest } from "@modelcontextprotocol/server";
-import { type Bridge, type ServerCommand, openBridge } from "./bridge.js";
+import { type Bridge, type ServerCommand, bridgeOptions, openBridge } from "./bridge.js";
 import { ModernFront, answer } from "./modern.js";
 
 /** Options of {@link runHttpProxy}. */
@@ -169,15 +169,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
   let allowedHosts: string[] | undefined;
 
   const bridgeFor = (client: Transport): Promise<Bridge> =>
-    openBridge({
-      client,
-      server: options.server,
-      authorizer: options.authorizer,
-      stderr: options.stderr,
-      ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
-      ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
-      ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
-    });
+    openBridge(bridgeOptions(client, options));
   // 2026-07-28 requests carry no session: one shared server process, holding one session slot.
   const modern = new ModernFront({
     open: async (client) => {

@@ -3,7 +3,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Authorizer } from "@mcp-pdp/core";
 import type { DenyMode } from "@mcp-pdp/mcp";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { type BridgeEnd, type ServerCommand, openBridge } from "./bridge.js";
+import { type BridgeEnd, type ServerCommand, bridgeOptions, openBridge } from "./bridge.js";
 
 /** Options of {@link runStdioProxy}. */
 export interface StdioProxyOptions {
@@ -43,15 +43,7 @@ export function exitCodeOf(end: BridgeEnd): number {
 export async function runStdioProxy(options: StdioProxyOptions): Promise<number> {
   const { stdin, stdout } = options;
   const client = new StdioServerTransport(stdin, stdout);
-  const bridge = await openBridge({
-    client,
-    server: options.server,
-    authorizer: options.authorizer,
-    stderr: options.stderr,
-    ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
-    ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
-    ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
-  });
+  const bridge = await openBridge(bridgeOptions(client, options));
   options.onStarted?.(bridge.pid);
   // The SDK's stdio transport does not notice its input ending: the client went away.
   const stop = (): void => {
