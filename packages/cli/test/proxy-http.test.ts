@@ -219,32 +219,41 @@ describe("mcp-pdp proxy --http in front of a stdio server", () => {
       expect((await post({ jsonrpc: "2.0", method: "notifications/initialized" })).status).toBe(
         202,
       );
-      const call = await post({
-        jsonrpc: "2.0",
-        id: 2,
-        method: "tools/call",
-        params: {
-          name: "trigger-long-running-operation",
-          arguments: { duration: 0.3, steps: 3 },
-          _meta: { progressToken: "op-1" },
-        },
-      });
-      const messages = (await call.text())
-        .split("\n")
-        .filter((line) => line.startsWith("data: "))
-        .map(
-          (line) =>
-            JSON.parse(line.slice(6)) as {
-              method?: string;
-              id?: number;
-              params?: { progress?: number };
-            },
+      // Two requests at once under the same token (tokens are the client's to pick): each one's
+      // progress comes on its own stream, under the token the client chose.
+      const call = (id: number) =>
+        post({
+          jsonrpc: "2.0",
+          id,
+          method: "tools/call",
+          params: {
+            name: "trigger-long-running-operation",
+            arguments: { duration: 0.3, steps: 3 },
+            _meta: { progressToken: "op-1" },
+          },
+        }).then(async (response) =>
+          (await response.text())
+            .split("\n")
+            .filter((line) => line.startsWith("data: "))
+            .map(
+              (line) =>
+                JSON.parse(line.slice(6)) as {
+                  method?: string;
+                  id?: number;
+                  params?: { progress?: number; progressToken?: unknown };
+                },
+            ),
         );
-      const progress = messages
-        .filter((m) => m.method === "notifications/progress")
-        .map((m) => m.params?.progress);
-      expect(progress).toEqual([1, 2, 3]);
-      expect(messages.at(-1)).toMatchObject({ id: 2, result: { content: expect.any(Array) } });
+      const [first, second] = await Promise.all([call(2), call(3)]);
+      for (const [id, messages] of [
+        [2, first],
+        [3, second],
+      ] as const) {
+        const progress = messages.filter((m) => m.method === "notifications/progress");
+        expect(progress.map((m) => m.params?.progress)).toEqual([1, 2, 3]);
+        expect(progress.map((m) => m.params?.progressToken)).toEqual(["op-1", "op-1", "op-1"]);
+        expect(messages.at(-1)).toMatchObject({ id, result: { content: expect.any(Array) } });
+      }
     } finally {
       proxy.child.kill("SIGTERM");
       await proxy.exited;

@@ -139,8 +139,15 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   // name one of the proxy's requests nor receive its answer, whatever ids it picks.
   let lastId = 0;
   const own = new Map<number, { resolve: (result: unknown) => void; reject: (e: Error) => void }>();
-  /** The client's requests the server holds, by the proxy's id: the client's id and method. */
-  const forwarded = new Map<number, { readonly id: RequestId; readonly method: string }>();
+  /**
+   * The client's requests the server holds, by the proxy's id: the client's id and method, and
+   * the progress token the client chose. The server sees the proxy's id as the token too: tokens
+   * are the client's to pick, and callers sharing one server (2026-07-28 over HTTP) pick alike.
+   */
+  const forwarded = new Map<
+    number,
+    { readonly id: RequestId; readonly method: string; readonly token?: string | number }
+  >();
   /** The same, by the client's id (for its cancellations). */
   const proxyIdOf = new Map<RequestId, number>();
   const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
@@ -222,10 +229,6 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     if (serverClosed && clientClosed) finish({ by: ending ?? "server", exitCode, signal });
   };
 
-  // Progress notifications name their request only by token; an HTTP transport needs the request
-  // id to send them on that request's stream.
-  const progress = new Map<string | number, RequestId>();
-  const tokens = new Map<RequestId, string | number>();
   const toServer = (message: JSONRPCMessage): void => {
     upstream.send(message).catch((error: unknown) => {
       if (!serverClosed) line(stderr, `cannot forward to the server: ${String(error)}`);
@@ -243,13 +246,15 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     }
     if (typeof m.id === "string" || typeof m.id === "number") {
       const id = ++lastId;
-      forwarded.set(id, { id: m.id, method: m.method });
       proxyIdOf.set(m.id, id);
       const token = m.params?._meta?.progressToken;
       if (typeof token === "string" || typeof token === "number") {
-        progress.set(token, m.id);
-        tokens.set(m.id, token);
+        forwarded.set(id, { id: m.id, method: m.method, token });
+        const params = { ...m.params, _meta: { ...m.params?._meta, progressToken: id } };
+        toServer({ ...message, id, params });
+        return;
       }
+      forwarded.set(id, { id: m.id, method: m.method });
       toServer({ ...message, id });
       return;
     }
@@ -295,11 +300,6 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       }
       forwarded.delete(id);
       proxyIdOf.delete(client.id);
-      const token = tokens.get(client.id);
-      if (token !== undefined) {
-        tokens.delete(client.id);
-        progress.delete(token);
-      }
       if (client.method === "initialize") {
         if (m.result !== undefined) {
           serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
@@ -309,10 +309,17 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       message = { ...message, id: client.id };
       relatedRequestId = client.id;
     } else if (m.method === "notifications/progress") {
-      const token = (message as { params?: { progressToken?: unknown } }).params?.progressToken;
-      if (typeof token === "string" || typeof token === "number") {
-        relatedRequestId = progress.get(token);
-      }
+      // The token is the proxy's id of the request: progress goes to that request's client, under
+      // the token the client chose; any other is nobody's.
+      const params = (message as { params?: Record<string, unknown> }).params;
+      const token = params?.progressToken;
+      const client = typeof token === "number" ? forwarded.get(token) : undefined;
+      if (client?.token === undefined) return;
+      message = {
+        ...message,
+        params: { ...params, progressToken: client.token },
+      };
+      relatedRequestId = client.id;
     }
     const sent = downstream
       .send(message, relatedRequestId !== undefined ? { relatedRequestId } : undefined)
