@@ -21,6 +21,32 @@ export type McpFetch<Options extends FetchOptions = FetchOptions> = (
 const MAX_BODY = 4 * 1024 * 1024;
 
 /**
+ * The body of `request` as text, or undefined when it is larger than {@link MAX_BODY} bytes: read
+ * no further than that, so a huge body is never held whole. It reads the request itself, not a
+ * clone: a clone's tee would keep everything read in the other branch.
+ */
+async function boundedText(request: Request): Promise<string | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY) return undefined;
+  const stream = request.body;
+  if (stream === null) return "";
+  const reader = (stream as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY) {
+      reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
  * Decides each `subscriptions/listen` before SDK v2's `createMcpHandler` serves it. That entry
  * answers a listen itself, from a change-event bus, without handing it to the server the factory
  * made, so the guard `authorizeFactory` puts on that server never sees it. Wrap the handler's
@@ -40,13 +66,18 @@ export function guardListen<Options extends FetchOptions>(
     if (request.method !== "POST") return fetch(request, given);
     let body = given?.parsedBody;
     if (body === undefined) {
-      const text = await request.clone().text();
-      if (text.length > MAX_BODY) return new Response(null, { status: 413 });
+      const text = await boundedText(request);
+      if (text === undefined) return new Response(null, { status: 413 });
       try {
         body = JSON.parse(text);
       } catch {
-        return fetch(request, given); // not JSON: the handler refuses it, and nothing is served
+        // Not JSON: the handler refuses it, and nothing is served. The body was read here, so the
+        // handler gets a request that carries it again.
+        const { method, headers } = request;
+        return fetch(new Request(request.url, { method, headers, body: text }), given);
       }
+      // Parsed once: the handler takes it as read instead of reading the body again.
+      given = { ...given, parsedBody: body } as Options;
     }
     const headers = headerMap(request.headers);
     const authInfo = given?.authInfo;

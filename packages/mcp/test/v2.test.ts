@@ -616,3 +616,51 @@ describe("SDK v2 methods the 2026-07-28 revision removed", () => {
     });
   }
 });
+
+describe("guardListen's body limit", () => {
+  it("refuses a body over 4 MiB with 413 after reading no more than the limit", async () => {
+    const handler = createMcpHandler(() => buildServer([]));
+    closers.push(() => handler.close());
+    const guarded = guardListen(handler.fetch, options(functionPdp(() => true)));
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    let pulled = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // 64 MiB at most, so a guard that reads it all still ends.
+        if (pulled >= 64 * 1024 * 1024) {
+          controller.close();
+          return;
+        }
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await guarded(
+      new Request("http://127.0.0.1/mcp", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body,
+        duplex: "half",
+      }),
+    );
+    expect(response.status).toBe(413);
+    expect(pulled).toBeLessThanOrEqual(5 * 1024 * 1024);
+  });
+
+  it("refuses a body whose declared length is over 4 MiB without reading it", async () => {
+    const handler = createMcpHandler(() => buildServer([]));
+    closers.push(() => handler.close());
+    const guarded = guardListen(handler.fetch, options(functionPdp(() => true)));
+    const response = await guarded(
+      new Request("http://127.0.0.1/mcp", {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": String(5 * 1024 * 1024) },
+        body: "{}",
+      }),
+    );
+    expect(response.status).toBe(413);
+  });
+});
