@@ -7,6 +7,7 @@ import {
   type IdentityResolver,
   type RequestContext,
   type Subject,
+  auditText,
   getHeader,
 } from "@mcp-pdp/core";
 
@@ -203,8 +204,8 @@ function writeAudit(
     type: "decision",
     pdp: "identity-challenge",
     subject: { id: "anonymous", authenticated: false },
-    identity_error: refusal.reason,
-    method: refusal.method ?? `HTTP ${req.method ?? "?"}`,
+    identity_error: auditText(refusal.reason),
+    method: auditText(refusal.method ?? `HTTP ${req.method ?? "?"}`),
     phase: "call",
     resource: { type: "http" },
     action: "authenticate",
@@ -213,8 +214,9 @@ function writeAudit(
     source: "error",
     errorCode: "IDENTITY_INVALID",
     latencyMs: Math.round(refusal.latencyMs * 1000) / 1000,
-    ...(refusal.id !== undefined ? { requestId: refusal.id } : {}),
-    ...(session !== undefined ? { sessionId: session } : {}),
+    // Sent by the client: bounded like every audit text.
+    ...(refusal.id !== undefined ? { requestId: auditText(refusal.id) } : {}),
+    ...(session !== undefined ? { sessionId: auditText(session) } : {}),
   };
   try {
     audit.write(event);

@@ -180,6 +180,15 @@ describe("identityChallenge", () => {
     expect(JSON.stringify(audit.events)).not.toContain(forged);
   });
 
+  it("bounds what the client sent in a refusal's audit event like every audit text", async () => {
+    const { url, audit } = await serve();
+    const forged = await token("ada", OTHER);
+    await post(url, { authorization: `Bearer ${forged}`, "mcp-session-id": "s".repeat(10_000) });
+    const sessionId = String(audit.events[0]?.sessionId);
+    expect(sessionId.length).toBeLessThanOrEqual(4096);
+    expect(sessionId.startsWith("sss")).toBe(true);
+  });
+
   it("lets a request without any token through as unauthenticated, so public tools keep working and the rest is the policy's deny", async () => {
     const { url, pdp, audit } = await serve();
     const client = await connect(url);
