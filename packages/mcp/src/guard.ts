@@ -62,6 +62,17 @@ interface JsonRpcRequest {
  * A task-augmented `tools/call` (params with `task`) handed to the server: a task its result
  * creates is bound to this caller. Plain calls carry no such state, so they cost nothing more.
  */
+/**
+ * What a task keeps of the call that created it: the tool and its arguments, all `tasks/result`
+ * is decided on (arguments within the mapping's limits, or the call was denied), not the rest of
+ * the params a client sent.
+ */
+function taskCallOf(params: Record<string, unknown> | undefined): Record<string, unknown> {
+  return params?.arguments === undefined
+    ? { name: params?.name }
+    : { name: params.name, arguments: params.arguments };
+}
+
 class TaskCall {
   constructor(
     readonly subject: string,
@@ -555,7 +566,7 @@ export class GuardedTransport extends TransportDecorator {
           ? isListMethod(method)
             ? { method, subject: outcome.subject, context }
             : method === "tools/call" && message.params?.task !== undefined
-              ? new TaskCall(subjectKey(outcome.subject), message.params)
+              ? new TaskCall(subjectKey(outcome.subject), taskCallOf(message.params))
               : method
           : method,
       );
