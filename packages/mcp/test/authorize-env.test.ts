@@ -89,7 +89,10 @@ describe("authorize() reads the environment for options not given in code", () =
       env: { ...FIXED_USER, MCP_SERVER_NAME: "notes", MCP_PDP_TOOL_NAMES: "raw" },
     });
     await client.callTool({ name: "list_notes" });
-    expect(pdp.requests.at(-1)).toMatchObject({ resource: { type: "notes" }, action: "list_notes" });
+    expect(pdp.requests.at(-1)).toMatchObject({
+      resource: { type: "notes" },
+      action: "list_notes",
+    });
   });
 
   it("answers a deny the way MCP_PDP_DENY_MODE says", async () => {
