@@ -439,21 +439,21 @@ export class EunomiaPolicySet {
     const resource: Entity = { type: "resource", ...view.resource };
     // Every policy is evaluated, and the last explicit deny (else the last explicit allow) is the
     // one named, as the Eunomia server reports it: the same rule shows in both engines' reasons.
+    // Walked from the last policy: the first deny met is the last one, and ends the walk.
     let allow: Decision | undefined;
-    let deny: Decision | undefined;
-    for (const policy of this.policies) {
-      const rules = policy.byAction.get(view.action);
+    for (let i = this.policies.length - 1; i >= 0; i--) {
+      const rules = (this.policies[i] as (typeof this.policies)[number]).byAction.get(view.action);
       if (!rules) continue;
       for (const rule of rules) {
         if (firstFailing(rule.principal, principal) || firstFailing(rule.resource, resource)) {
           continue;
         }
-        if (rule.effect === "deny") deny = rule.decision;
-        else allow = rule.decision;
+        if (rule.effect === "deny") return rule.decision;
+        allow ??= rule.decision;
         break;
       }
     }
-    return deny ?? allow;
+    return allow;
   }
 
   /** Each policy's rules up to its first match, with how each did. */
