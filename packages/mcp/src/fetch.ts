@@ -46,14 +46,92 @@ async function boundedText(request: Request): Promise<string | undefined> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** Characters of one server-sent event held at most while waiting for the blank line ending it. */
+const MAX_EVENT = 4 * 1024 * 1024;
+
+/** The notification whose resource is decided again, for the listen's caller, as it leaves. */
+const RESOURCE_UPDATED = "notifications/resources/updated";
+
 /**
- * Decides each `subscriptions/listen` before SDK v2's `createMcpHandler` serves it. That entry
- * answers a listen itself, from a change-event bus, without handing it to the server the factory
- * made, so the guard `authorizeFactory` puts on that server never sees it. Wrap the handler's
- * `fetch` with this: a listen is decided as a guarded transport decides it (the default mapping
- * names every resource it subscribes to) and, when denied, answered with `-32010 Unauthorized`
- * before the handler opens any stream; every other request goes to the handler unchanged (and is
- * decided by the server's own guard). The options are read from the environment once, here.
+ * Whether one server-sent event of a listen's stream goes on: a `notifications/resources/updated`
+ * only if `readable` says its URI may be read now (one without a URI never); any other event
+ * (the acknowledgement, list changes, keep-alive comments, the closing result) as it is.
+ */
+async function keepEvent(
+  event: string,
+  readable: (uri: string) => Promise<boolean>,
+): Promise<boolean> {
+  const data: string[] = [];
+  for (const line of event.split("\n")) {
+    if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+  }
+  if (data.length === 0) return true;
+  let message: unknown;
+  try {
+    message = JSON.parse(data.join("\n"));
+  } catch {
+    return true; // not a message: the client refuses it, and it names no resource
+  }
+  if ((message as { method?: unknown } | null)?.method !== RESOURCE_UPDATED) return true;
+  const uri = (message as { params?: { uri?: unknown } }).params?.uri;
+  return typeof uri === "string" && (await readable(uri));
+}
+
+/**
+ * A listen's SSE stream with each resource update decided again as it passes (see
+ * {@link keepEvent}), in order. An event longer than {@link MAX_EVENT} ends the stream with an
+ * error rather than being held whole.
+ */
+function decidedUpdates(
+  body: ReadableStream<Uint8Array>,
+  readable: (uri: string) => Promise<boolean>,
+): ReadableStream<Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let pending = "";
+  async function drain(
+    controller: TransformStreamDefaultController<Uint8Array>,
+    last: boolean,
+  ): Promise<void> {
+    // Lines may end in CRLF, LF or CR; a CR at the very end may be the first half of a CRLF.
+    const held = !last && pending.endsWith("\r") ? "\r" : "";
+    let text = (held ? pending.slice(0, -1) : pending).replace(/\r\n?/g, "\n");
+    for (let end = text.indexOf("\n\n"); end !== -1; end = text.indexOf("\n\n")) {
+      const event = text.slice(0, end);
+      text = text.slice(end + 2);
+      if (await keepEvent(event, readable)) controller.enqueue(encoder.encode(`${event}\n\n`));
+    }
+    pending = text + held;
+    if (pending.length > MAX_EVENT) {
+      throw new Error(`guardListen: a server-sent event over ${MAX_EVENT} characters`);
+    }
+    if (last && pending.length > 0) controller.enqueue(encoder.encode(pending));
+  }
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      async transform(chunk, controller) {
+        pending += decoder.decode(chunk, { stream: true });
+        await drain(controller, false);
+      },
+      async flush(controller) {
+        pending += decoder.decode();
+        await drain(controller, true);
+      },
+    }),
+  );
+}
+
+/**
+ * Decides each `subscriptions/listen` before SDK v2's `createMcpHandler` serves it, and each update
+ * the listen then delivers. That entry answers a listen itself, from a change-event bus, without
+ * handing it to the server the factory made, so the guard `authorizeFactory` puts on that server
+ * never sees it. Wrap the handler's `fetch` with this: a listen is decided as a guarded transport
+ * decides it (the default mapping names every resource it subscribes to) and, when denied,
+ * answered with `-32010 Unauthorized` before the handler opens any stream. On an allowed listen's
+ * stream every `notifications/resources/updated` is decided again as a `resources/read` of its URI
+ * for the caller (audited as one) and dropped when denied, so a permission revoked while the
+ * listen is open withholds the next update. Every other request goes to the handler unchanged (and
+ * is decided by the server's own guard). The options are read from the environment once, here.
  */
 export function guardListen<Options extends FetchOptions>(
   fetch: McpFetch<Options>,
@@ -85,6 +163,7 @@ export function guardListen<Options extends FetchOptions>(
       authInfo !== undefined
         ? { transport: "http", headers, authInfo }
         : { transport: "http", headers };
+    let listening = false;
     for (const message of Array.isArray(body) ? (body as unknown[]) : [body]) {
       if (typeof message !== "object" || message === null) continue;
       const { method, id, params } = message as {
@@ -94,7 +173,10 @@ export function guardListen<Options extends FetchOptions>(
       };
       if (method !== "subscriptions/listen") continue;
       const outcome = await authorizer.authorize(method, params, context);
-      if (outcome.kind === "bypass" || outcome.decision.allow) continue;
+      if (outcome.kind === "bypass" || outcome.decision.allow) {
+        listening = true;
+        continue;
+      }
       const decision = outcome.decision;
       return Response.json({
         jsonrpc: "2.0",
@@ -109,6 +191,21 @@ export function guardListen<Options extends FetchOptions>(
         },
       });
     }
-    return fetch(request, given);
+    const response = await fetch(request, given);
+    const type = response.headers.get("content-type") ?? "";
+    if (!listening || response.body === null || !type.includes("text/event-stream")) {
+      return response;
+    }
+    const readable = (uri: string): Promise<boolean> =>
+      authorizer.authorize("resources/read", { uri }, context).then(
+        (outcome) => outcome.kind === "bypass" || outcome.decision.allow,
+        () => false, // not decided: withheld
+      );
+    const { status, statusText, headers: sent } = response;
+    return new Response(decidedUpdates(response.body, readable), {
+      status,
+      statusText,
+      headers: sent,
+    });
   };
 }

@@ -190,6 +190,19 @@ const FAILED: Decision = {
   errorCode: "PDP_ERROR",
 };
 
+/** The `_meta` key by which a 2026-07-28 change notification names the listen it belongs to. */
+const SUBSCRIPTION_ID_META = "io.modelcontextprotocol/subscriptionId";
+
+/** The notification each of whose resources is decided again, for its subscriber, as it leaves. */
+const RESOURCE_UPDATED = "notifications/resources/updated";
+
+/**
+ * Open subscriptions remembered per transport, at most (listens and subscribed URIs each): past
+ * it the oldest is forgotten, and its updates are then decided for no one in particular (a listen's
+ * are dropped). The SDK's listen router refuses more than 1024 listens of its own.
+ */
+const MAX_SUBSCRIBERS = 1024;
+
 /** The `_meta` key by which a 2026-07-28 request names its protocol revision. */
 const PROTOCOL_VERSION_META = "io.modelcontextprotocol/protocolVersion";
 
@@ -263,6 +276,13 @@ export class GuardedTransport extends TransportDecorator {
   /** How many ids are held as `CANCELLED` (see {@link MAX_CANCELLED}). */
   #cancelled = 0;
   #tasks: TaskBindings | undefined;
+  /**
+   * Who opened each `subscriptions/listen` the server was handed, by the listen's id (the id its
+   * updates are stamped with): their updates are decided for that caller. Made at the first.
+   */
+  #listens: Map<RequestId, RequestContext> | undefined;
+  /** Who subscribed (2025 `resources/subscribe`) to each URI last. Made at the first. */
+  #subscribers: Map<string, RequestContext> | undefined;
 
   constructor(
     inner: Transport,
@@ -286,6 +306,8 @@ export class GuardedTransport extends TransportDecorator {
     for (const pending of this.#inFlight.values()) if (pending instanceof Deciding) pending.abort();
     this.#inFlight.clear();
     this.#cancelled = 0;
+    this.#listens = undefined;
+    this.#subscribers = undefined;
     return super.close();
   }
 
@@ -300,15 +322,19 @@ export class GuardedTransport extends TransportDecorator {
 
   #send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const m = message as { id?: unknown; result?: unknown; method?: unknown };
-    // Only a response (no method) to a list request the guard let through is filtered; an error
-    // response just ends the wait. Anything else goes straight through, without an extra await.
+    // Only a response (no method) to a list request the guard let through is filtered, and a
+    // resource update decided for its subscriber; an error response just ends the wait. Anything
+    // else goes straight through, without an extra await.
     if (m.method !== undefined || (typeof m.id !== "string" && typeof m.id !== "number")) {
+      if (m.method === RESOURCE_UPDATED) return this.#sendUpdate(message, options);
       return this.inner.send(message, options);
     }
     const state = this.#inFlight.get(m.id);
     // Not a request the server holds (none at all, or one still being decided): dropped.
     if (state === undefined || state instanceof Deciding) return Promise.resolve();
     this.#inFlight.delete(m.id);
+    // A listen's final answer (the server closed it): nothing more comes for it.
+    if (state === "subscriptions/listen") this.#listens?.delete(m.id);
     if (state === CANCELLED) {
       // The client cancelled it: it must not come back at all (a list would come unfiltered).
       this.#cancelled--;
@@ -326,6 +352,69 @@ export class GuardedTransport extends TransportDecorator {
       return this.inner.send({ ...message, result }, options);
     }
     return this.#sendFiltered(message, m.result, state, options);
+  }
+
+  /**
+   * Sends a `notifications/resources/updated` only if its subscriber may read the resource now: it
+   * is decided as a `resources/read` of its URI (audited as one), for the caller who opened the
+   * listen it is stamped with, or who subscribed to the URI last (a connection's own identity when
+   * nobody on it did, as for a server `serveStdio` made, whose listens its entry serves). A
+   * permission revoked while a subscription is open so withholds the next update. An update that
+   * names no URI, or a listen the guard never let through, is dropped.
+   */
+  #sendUpdate(message: JSONRPCMessage, options: TransportSendOptions | undefined): Promise<void> {
+    const params = (message as { params?: Record<string, unknown> }).params;
+    const uri = params?.uri;
+    if (typeof uri !== "string") {
+      this.reportError(new Error(`${RESOURCE_UPDATED} without a resource URI; dropped`));
+      return Promise.resolve();
+    }
+    const meta = params?._meta;
+    const listen =
+      typeof meta === "object" && meta !== null
+        ? (meta as Record<string, unknown>)[SUBSCRIPTION_ID_META]
+        : undefined;
+    let context: RequestContext | undefined;
+    if (listen === undefined) {
+      context = this.#subscribers?.get(uri) ?? this.#context(undefined, undefined);
+    } else {
+      context =
+        typeof listen === "string" || typeof listen === "number"
+          ? this.#listens?.get(listen)
+          : undefined;
+      // Stamped for a listen this guard did not let through: no one here asked for it.
+      if (context === undefined) return Promise.resolve();
+    }
+    const forward = (outcome: Authorization): Promise<void> =>
+      outcome.kind === "bypass" || outcome.decision.allow
+        ? this.inner.send(message, options)
+        : Promise.resolve();
+    let outcome: Authorization | Promise<Authorization>;
+    try {
+      outcome = this.authorizer.decide("resources/read", { uri }, context);
+    } catch (error) {
+      this.reportError(error);
+      return Promise.resolve();
+    }
+    if (!(outcome instanceof Promise)) return forward(outcome);
+    return outcome.then(forward, (error: unknown) => {
+      this.reportError(error);
+    });
+  }
+
+  /** Remembers who opened a listen or subscribed to a URI, for the updates that follow. */
+  #remember(method: string, id: RequestId, params: unknown, context: RequestContext): void {
+    if (method === "subscriptions/listen") {
+      this.#listens = remembered(this.#listens, id, context);
+      return;
+    }
+    const uri = (params as { uri?: unknown } | undefined)?.uri;
+    if (typeof uri !== "string") return;
+    if (method === "resources/subscribe") {
+      this.#subscribers = remembered(this.#subscribers, uri, context);
+    } else {
+      this.#subscribers?.delete(uri);
+    }
   }
 
   /** Binds the task a task-augmented call created (a `CreateTaskResult`) to the caller. */
@@ -487,6 +576,8 @@ export class GuardedTransport extends TransportDecorator {
         if (this.#cancelled >= MAX_CANCELLED) return;
         this.#inFlight.set(cancelled as RequestId, CANCELLED);
         this.#cancelled++;
+        // A cancelled listen ends: an update still stamped with it goes nowhere.
+        if (pending === "subscriptions/listen") this.#listens?.delete(cancelled as RequestId);
       }
     }
     if (this.authorizer.isBypassed(method)) {
@@ -560,6 +651,13 @@ export class GuardedTransport extends TransportDecorator {
     // A request the client cancelled while it was being decided is dropped without an answer.
     if (pending.aborted) return;
     if (outcome.kind === "bypass" || outcome.decision.allow) {
+      if (
+        method === "subscriptions/listen" ||
+        method === "resources/subscribe" ||
+        method === "resources/unsubscribe"
+      ) {
+        this.#remember(method, id, message.params, context);
+      }
       this.#inFlight.set(
         id,
         outcome.kind === "decided"
@@ -697,6 +795,19 @@ export class GuardedTransport extends TransportDecorator {
       },
     };
   }
+}
+
+/** `map` (made if need be) with `key` set last, its oldest entry dropped past the bound. */
+function remembered<K>(
+  map: Map<K, RequestContext> | undefined,
+  key: K,
+  context: RequestContext,
+): Map<K, RequestContext> {
+  const into = map ?? new Map<K, RequestContext>();
+  into.delete(key);
+  into.set(key, context);
+  if (into.size > MAX_SUBSCRIBERS) into.delete(into.keys().next().value as K);
+  return into;
 }
 
 /** Characters of a client's name, URI or task id a not-found answer repeats before cutting it. */
