@@ -13,6 +13,7 @@ import {
 } from "@mcp-pdp/core";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type GuardOptions, GuardedTransport } from "./guard.js";
+import { TaskBindings } from "./tasks.js";
 import { type SdkUriTemplate, matchesTemplate } from "./template-match.js";
 
 /** The part of the SDK's low-level `Server` (a `Protocol`) that the guard patches. */
@@ -184,8 +185,11 @@ export function authorize(server: object, options: AuthorizeOptions): Authorizer
   if ((target as { [GUARDED]?: true })[GUARDED]) {
     throw new ConfigError("authorize(): this server is already authorized");
   }
-  const guard = withEnvironment(options);
+  // One task store for all the server's transports, so a task created over one connection (an
+  // HTTP session) is its creator's on the next.
+  const guard = { ...withEnvironment(options), tasks: options.tasks ?? new TaskBindings() };
   const authorizer = new Authorizer(guard);
+  const handles = handlerLookup(target);
   if (isMcpServer(server)) {
     authorizer.components.setFallback((kind, id) => registeredMetadata(server, kind, id));
   }
@@ -197,9 +201,26 @@ export function authorize(server: object, options: AuthorizeOptions): Authorizer
     connect(
       transport instanceof GuardedTransport && transport.authorizer === authorizer
         ? transport
-        : new GuardedTransport(transport, authorizer, guard),
+        : new GuardedTransport(
+            transport,
+            authorizer,
+            handles !== undefined ? { ...guard, handles } : guard,
+          ),
     );
   return authorizer;
+}
+
+/**
+ * Whether the server has a handler for a request method, read from the SDK's request handler map
+ * (the same in 1.x and v2; a fallback handler takes every method), or undefined when the server
+ * keeps no such map.
+ */
+function handlerLookup(server: object): ((method: string) => boolean) | undefined {
+  const handlers = (server as { _requestHandlers?: unknown })._requestHandlers;
+  if (!(handlers instanceof Map)) return undefined;
+  return (method) =>
+    handlers.has(method) ||
+    typeof (server as { fallbackRequestHandler?: unknown }).fallbackRequestHandler === "function";
 }
 
 const GUARDED = Symbol.for("mcp-pdp.authorized");

@@ -46,7 +46,8 @@ export interface GuardOptions extends AuthorizerOptions {
    * Where the tasks created through this guard are bound to their creators. Share one between the
    * transports of one server so a task created on one connection (or, behind `createMcpHandler`,
    * one HTTP request) can be fetched on the next; `authorizeFactory` shares one for you.
-   * @defaultValue one per transport, made when its first task is created
+   * @defaultValue `authorize()`: one per server; `guardTransport()`: one per transport, made when
+   * its first task is created
    */
   readonly tasks?: TaskBindings;
 }
@@ -276,6 +277,7 @@ export class GuardedTransport extends TransportDecorator {
   /** How many ids are held as `CANCELLED` (see {@link MAX_CANCELLED}). */
   #cancelled = 0;
   #tasks: TaskBindings | undefined;
+  readonly #handles: ((method: string) => boolean) | undefined;
   /**
    * Who opened each `subscriptions/listen` the server was handed, by the listen's id (the id its
    * updates are stamped with): their updates are decided for that caller. Made at the first.
@@ -287,7 +289,15 @@ export class GuardedTransport extends TransportDecorator {
   constructor(
     inner: Transport,
     authorizer: Authorizer,
-    options: Pick<GuardOptions, "denyMode" | "exposeReasons" | "tasks"> = {},
+    options: Pick<GuardOptions, "denyMode" | "exposeReasons" | "tasks"> & {
+      /**
+       * Whether the server has a handler for a request method. A request it has none for is
+       * handed on undecided, to be answered "method not found" at once as the unguarded server
+       * would (nothing runs; an SDK v2 HTTP entry maps that answer to 404 only when it comes at
+       * once). `authorize()` reads it off the server it secures.
+       */
+      readonly handles?: (method: string) => boolean;
+    } = {},
   ) {
     super(inner);
     this.authorizer = authorizer;
@@ -295,6 +305,7 @@ export class GuardedTransport extends TransportDecorator {
     this.#exposeReasons = options.exposeReasons ?? false;
     this.#kind = transportKind(inner);
     this.#tasks = options.tasks;
+    this.#handles = options.handles;
   }
 
   /** The tasks bound through this guard. */
@@ -535,6 +546,11 @@ export class GuardedTransport extends TransportDecorator {
           id,
           error: { code: -32601, message: `Method not found: ${method}` },
         });
+        return;
+      }
+      if (this.#handles !== undefined && !this.#handles(method)) {
+        this.#inFlight.set(id, method);
+        this.deliver(message, extra);
         return;
       }
       // Checked even when the mapping bypasses them: a task is its creator's whatever the policy.

@@ -156,6 +156,10 @@ describe("not-found answers", () => {
     server.registerResource("readme", "docs://readme", {}, (uri) => ({
       contents: [{ uri: uri.href, text: "readme" }],
     }));
+    // A tool and a prompt, so the server handles their methods (it has no answer of its own to
+    // a method it has no handler for, and the guard then leaves the answer to it).
+    server.registerTool("read_file", {}, () => ({ content: [] }));
+    server.registerPrompt("greet", {}, () => ({ messages: [] }));
     authorize(server, options(denyAll(), { denyMode: "not-found" }));
     const client = await connect(server);
 

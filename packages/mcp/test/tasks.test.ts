@@ -1,11 +1,12 @@
 import type { AuthorizationRequest } from "@mcp-pdp/core";
 import { functionPdp, recordingPdp } from "@mcp-pdp/core/testing";
-import { type AuthInfo, InMemoryTransport } from "@modelcontextprotocol/server";
+import { type AuthInfo, InMemoryTransport, type Transport } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type GuardOptions,
   TaskBindings,
   UNAUTHORIZED_CODE,
+  authorize,
   guardTransport,
   subjectKey,
 } from "../src/index.js";
@@ -208,6 +209,35 @@ describe("tasks bound to the subject that created them", () => {
     const tasks = new TaskBindings();
     const first = await Connection.open(server, options(functionPdp(policy()), { tasks }));
     const second = await Connection.open(server, options(functionPdp(policy()), { tasks }));
+    const taskId = await first.as("alice").createTask();
+    const own = await second.as("alice").request("tasks/get", { taskId });
+    expect(own.result).toMatchObject({ taskId });
+    const other = await second.as("mallory").request("tasks/get", { taskId });
+    expect(other.error?.code).toBe(-32602);
+  });
+
+  it("keeps a task its creator's across the transports one authorized server connects to", async () => {
+    const server = new TaskServer();
+    // A server as authorize() sees one: anything with connect(); this one answers on raw JSON-RPC.
+    const connectable = {
+      async connect(transport: Transport): Promise<void> {
+        transport.onmessage = (message) => {
+          const answer = server.answer(message as Message);
+          if (answer) void transport.send(answer as never);
+        };
+        await transport.start();
+      },
+    };
+    authorize(connectable, { ...options(functionPdp(policy())), env: {} });
+    const open = async (): Promise<Connection> => {
+      const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+      await connectable.connect(serverSide);
+      await clientSide.start();
+      closers.push(() => clientSide.close());
+      return new Connection(clientSide);
+    };
+    const first = await open();
+    const second = await open();
     const taskId = await first.as("alice").createTask();
     const own = await second.as("alice").request("tasks/get", { taskId });
     expect(own.result).toMatchObject({ taskId });
