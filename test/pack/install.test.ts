@@ -1,18 +1,34 @@
 /**
  * The packages as a user gets them: every package is packed with `pnpm pack` (its `prepack` builds
  * it and `workspace:` ranges become version ranges), the tarballs are installed with plain npm into
- * a scratch project in the OS temp dir, and used from there: the README's snippet is typechecked
- * against the published declarations and run over stdio with a real client, and the installed
+ * a scratch project in the OS temp dir, and used from there: every runnable README snippet is
+ * typechecked against the published declarations; the root README's runs over stdio with a real
+ * client, and packages/mcp's SDK v2 and FastMCP examples over HTTP with real clients; the installed
  * `mcp-pdp` bin validates, checks and proxies. `@opentelemetry/api` is not installed there: it is an
  * optional peer, and core must load without it.
  */
 import { spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createServer } from "node:net";
+import {
+  Client as ClientV2,
+  ProtocolError,
+  StreamableHTTPClientTransport as HttpTransportV2,
+} from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -73,6 +89,47 @@ async function mustRun(
   return ran;
 }
 
+/** A port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => {
+        done(port);
+      });
+    });
+  });
+}
+
+/**
+ * Runs a compiled snippet of the scratch project as a server on a free port (`PORT`), and resolves
+ * once it accepts connections; `stop()` ends it.
+ */
+async function serveSnippet(file: string): Promise<{ url: URL; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(scratch, "dist", file)], {
+    cwd: scratch,
+    env: { PATH: process.env.PATH ?? "", PORT: String(port) },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = new URL(`http://127.0.0.1:${port}/mcp`);
+  for (let tries = 0; ; tries++) {
+    if (child.exitCode !== null) throw new Error(`${file} exited: ${stderr}`);
+    const up = await fetch(url, { method: "GET" }).then(
+      () => true,
+      () => false,
+    );
+    if (up) break;
+    if (tries > 200) throw new Error(`${file} did not listen on ${port}: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { url, stop: () => child.kill() };
+}
+
 /** The ```ts runnable blocks of a Markdown file. */
 function runnableSnippets(file: string): string[] {
   const text = readFileSync(file, "utf8");
@@ -129,6 +186,10 @@ beforeAll(async () => {
       "--loglevel=error",
       ...files,
       `@modelcontextprotocol/sdk@${workspaceVersion("@modelcontextprotocol/sdk")}`,
+      // What the SDK v2 and FastMCP examples of packages/mcp/README.md run on.
+      `@modelcontextprotocol/server@${workspaceVersion("@modelcontextprotocol/server")}`,
+      `@modelcontextprotocol/node@${workspaceVersion("@modelcontextprotocol/node")}`,
+      `fastmcp@${workspaceVersion("fastmcp")}`,
       `zod@${workspaceVersion("zod")}`,
       "@types/node@20",
     ],
@@ -301,6 +362,71 @@ describe("the installed mcp-pdp bin", () => {
       expect((denied as McpError).code).toBe(-32010);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe("the SDK v2 and FastMCP examples of packages/mcp/README.md, installed", () => {
+  it("serves the SDK v2 example in both eras: lists filtered, a denied call refused", async () => {
+    const server = await serveSnippet("packages_mcp_README_md_0.js");
+    try {
+      for (const era of ["legacy", "modern"] as const) {
+        const client = new ClientV2(
+          { name: "pack-test", version: "1.0.0" },
+          era === "modern" ? { versionNegotiation: { mode: { pin: "2026-07-28" } } } : {},
+        );
+        await client.connect(
+          new HttpTransportV2(server.url, {
+            requestInit: { headers: { "x-user-id": "alice", "x-roles": "user" } },
+          }),
+        );
+        try {
+          const { tools } = await client.listTools();
+          expect(
+            tools.map((t) => t.name),
+            era,
+          ).toEqual(["list_notes"]);
+          expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
+            content: [{ type: "text", text: "list_notes ran" }],
+          });
+          const denied = await client
+            .callTool({ name: "delete_note", arguments: {} })
+            .catch((e: unknown) => e);
+          expect(denied, era).toBeInstanceOf(ProtocolError);
+          expect((denied as ProtocolError).code, era).toBe(-32010);
+        } finally {
+          await client.close();
+        }
+      }
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("serves the FastMCP example: its authenticate is the caller, a denied call refused", async () => {
+    const server = await serveSnippet("packages_mcp_README_md_1.js");
+    try {
+      const client = new Client({ name: "pack-test", version: "1.0.0" });
+      await client.connect(
+        new StreamableHTTPClientTransport(server.url, {
+          requestInit: { headers: { "x-api-key": "key-alice" } },
+        }),
+      );
+      try {
+        const { tools } = await client.listTools();
+        expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
+        expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
+          content: [{ type: "text", text: "list_notes ran" }],
+        });
+        const denied = await client
+          .callTool({ name: "delete_note", arguments: {} })
+          .catch((e: unknown) => e);
+        expect((denied as McpError).code).toBe(-32010);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      server.stop();
     }
   });
 });
