@@ -26,6 +26,7 @@ import {
   ProtocolError,
   StreamableHTTPClientTransport as HttpTransportV2,
 } from "@modelcontextprotocol/client";
+import { StdioClientTransport as StdioTransportV2 } from "@modelcontextprotocol/client/stdio";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -360,6 +361,41 @@ describe("the installed mcp-pdp bin", () => {
       });
       const denied = await client.callTool({ name: "delete_note" }).catch((e: unknown) => e);
       expect((denied as McpError).code).toBe(-32010);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("the installed mcp-pdp bin in front of an SDK v2 server", () => {
+  it("proxies a 2026-07-28 client over stdio, filtering its tools and refusing a denied call", async () => {
+    const transport = new StdioTransportV2({
+      command: join(scratch, "node_modules/.bin/mcp-pdp"),
+      args: [
+        ...["proxy", "--policy", "policy.yaml", "--server-name", "notes"],
+        ...["--subject", "alice", "--role", "user", "--audit", "off", "--quiet"],
+        ...["--", process.execPath, "tiny-server-v2.mjs"],
+      ],
+      cwd: scratch,
+      env: { PATH: process.env.PATH ?? "" },
+      stderr: "pipe",
+    });
+    const client = new ClientV2(
+      { name: "pack-test", version: "1.0.0" },
+      { versionNegotiation: { mode: { pin: "2026-07-28" } } },
+    );
+    await client.connect(transport);
+    try {
+      expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+      const { tools } = await client.listTools();
+      expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
+      expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
+        content: [{ type: "text", text: "list_notes ran" }],
+      });
+      const denied = await client
+        .callTool({ name: "delete_note", arguments: {} })
+        .catch((e: unknown) => e);
+      expect((denied as ProtocolError).code).toBe(-32010);
     } finally {
       await client.close();
     }
