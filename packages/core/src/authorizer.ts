@@ -419,6 +419,27 @@ export class Authorizer {
   }
 
   /**
+   * Writes the audit event of a request refused without asking the PDP (`decision.source` is
+   * `"guard"`): the guard answering another subject's task "not found", say. Nothing when audit is
+   * off.
+   */
+  recordRefusal(
+    method: string,
+    params: unknown,
+    context: RequestContext,
+    subject: Subject,
+    decision: Decision,
+  ): void {
+    if (!this.#audit) return;
+    this.#emit(
+      this.#request(subject, mapRequest(method, params, this.mapping)),
+      decision,
+      0,
+      context,
+    );
+  }
+
+  /**
    * Flushes the audit sink. It closes nothing: the PDP and the audit sink belong to whoever created
    * them, and are often shared (one `McpServer`, so one Authorizer, per HTTP session; the default
    * sink is one per process). On shutdown, `await pdp.close()` and close your own sink yourself.

@@ -74,8 +74,11 @@ export interface AuthorizationRequest {
   readonly context?: Readonly<Record<string, unknown>>;
 }
 
-/** Where a decision came from. */
-export type DecisionSource = "pdp" | "cache" | "error" | "bypass";
+/**
+ * Where a decision came from: the PDP, the decision cache, a failure (a deny), a bypassed method,
+ * or the guard itself without the PDP (another subject's task refused, in audit events).
+ */
+export type DecisionSource = "pdp" | "cache" | "error" | "bypass" | "guard";
 
 /** A PDP's answer. A decision is a value: denials are never exceptions. */
 export interface Decision {

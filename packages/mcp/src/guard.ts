@@ -184,6 +184,13 @@ const TOO_DEEP_RESULT = {
   message: `Invalid result: nested deeper than ${MAX_PARAMS_DEPTH} levels`,
 } as const;
 
+/** The refusal of a task request naming a task the caller did not create (or an unknown one). */
+const NOT_OWNED: Decision = {
+  allow: false,
+  source: "guard",
+  reason: "task not found for this caller (created by another subject, or unknown)",
+};
+
 const FAILED: Decision = {
   allow: false,
   source: "error",
@@ -753,7 +760,11 @@ export class GuardedTransport extends TransportDecorator {
     }
     const taskId = message.params?.taskId;
     const owner = typeof taskId === "string" ? this.#tasks?.ownerOf(taskId) : undefined;
-    if (owner?.subject !== key) return undefined;
+    if (owner?.subject !== key) {
+      // Refused without the PDP: audited, so probing for others' tasks leaves a trace.
+      this.authorizer.recordRefusal(method, message.params, context, subject, NOT_OWNED);
+      return undefined;
+    }
     if (method === "tasks/result") {
       return [await this.authorizer.decide("tools/call", owner.call, context, options), key];
     }

@@ -1,5 +1,5 @@
 import type { AuthorizationRequest } from "@mcp-pdp/core";
-import { functionPdp, recordingPdp } from "@mcp-pdp/core/testing";
+import { functionPdp, memoryAuditSink, recordingPdp } from "@mcp-pdp/core/testing";
 import { type AuthInfo, InMemoryTransport, type Transport } from "@modelcontextprotocol/server";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -178,6 +178,26 @@ describe("tasks bound to the subject that created them", () => {
     // Neither reached the server: it can't answer differently for a task it has.
     expect(server.received).toEqual(["tools/call run_job"]);
     expect(server.tasks.get(taskId)?.status).toBe("working");
+  });
+
+  it("audits each refusal of another subject's task, naming the task and the caller", async () => {
+    const server = new TaskServer();
+    const audit = memoryAuditSink();
+    const connection = await Connection.open(server, options(functionPdp(policy()), { audit }));
+    const taskId = await connection.as("alice").createTask();
+    for (const method of ["tasks/get", "tasks/result", "tasks/cancel"]) {
+      await connection.as("mallory").request(method, { taskId });
+    }
+    const refusals = audit.events.filter((e) => e.source === "guard");
+    expect(refusals.map((e) => e.method)).toEqual(["tasks/get", "tasks/result", "tasks/cancel"]);
+    for (const event of refusals) {
+      expect(event).toMatchObject({
+        allow: false,
+        subject: { id: "mallory" },
+        resource: { key: taskId },
+      });
+      expect(event.reason).toMatch(/task not found/);
+    }
   });
 
   it("lets only the creator cancel a task and fetch its result", async () => {
