@@ -23,7 +23,6 @@ import { fileURLToPath } from "node:url";
 import { createServer } from "node:net";
 import {
   Client as ClientV2,
-  ProtocolError,
   StreamableHTTPClientTransport as HttpTransportV2,
 } from "@modelcontextprotocol/client";
 import { StdioClientTransport as StdioTransportV2 } from "@modelcontextprotocol/client/stdio";
@@ -129,6 +128,32 @@ async function serveSnippet(file: string): Promise<{ url: URL; stop: () => void 
     await new Promise((r) => setTimeout(r, 50));
   }
   return { url, stop: () => child.kill() };
+}
+
+/** What every guarded example must show a connected client: list_notes listed and run, delete_note refused. */
+interface ExampleClient {
+  listTools(): Promise<{ tools: readonly { name: string }[] }>;
+  callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function expectGuarded(client: ExampleClient, label: string): Promise<void> {
+  try {
+    const { tools } = await client.listTools();
+    expect(
+      tools.map((t) => t.name),
+      label,
+    ).toEqual(["list_notes"]);
+    expect(await client.callTool({ name: "list_notes", arguments: {} }), label).toMatchObject({
+      content: [{ type: "text", text: "list_notes ran" }],
+    });
+    const denied = await client
+      .callTool({ name: "delete_note", arguments: {} })
+      .catch((e: unknown) => e);
+    expect((denied as { code?: unknown }).code, label).toBe(-32010);
+  } finally {
+    await client.close();
+  }
 }
 
 /** The ```ts runnable blocks of a Markdown file. */
@@ -353,17 +378,7 @@ describe("the installed mcp-pdp bin", () => {
     });
     const client = new Client({ name: "pack-test", version: "1.0.0" });
     await client.connect(transport);
-    try {
-      const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
-      expect(await client.callTool({ name: "list_notes" })).toMatchObject({
-        content: [{ type: "text", text: "list_notes ran" }],
-      });
-      const denied = await client.callTool({ name: "delete_note" }).catch((e: unknown) => e);
-      expect((denied as McpError).code).toBe(-32010);
-    } finally {
-      await client.close();
-    }
+    await expectGuarded(client, "over the proxy");
   });
 });
 
@@ -385,20 +400,8 @@ describe("the installed mcp-pdp bin in front of an SDK v2 server", () => {
       { versionNegotiation: { mode: { pin: "2026-07-28" } } },
     );
     await client.connect(transport);
-    try {
-      expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28");
-      const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
-      expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
-        content: [{ type: "text", text: "list_notes ran" }],
-      });
-      const denied = await client
-        .callTool({ name: "delete_note", arguments: {} })
-        .catch((e: unknown) => e);
-      expect((denied as ProtocolError).code).toBe(-32010);
-    } finally {
-      await client.close();
-    }
+    expect(client.getNegotiatedProtocolVersion()).toBe("2026-07-28");
+    await expectGuarded(client, "2026-07-28 over the proxy");
   });
 });
 
@@ -416,23 +419,7 @@ describe("the SDK v2 and FastMCP examples of packages/mcp/README.md, installed",
             requestInit: { headers: { "x-user-id": "alice", "x-roles": "user" } },
           }),
         );
-        try {
-          const { tools } = await client.listTools();
-          expect(
-            tools.map((t) => t.name),
-            era,
-          ).toEqual(["list_notes"]);
-          expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
-            content: [{ type: "text", text: "list_notes ran" }],
-          });
-          const denied = await client
-            .callTool({ name: "delete_note", arguments: {} })
-            .catch((e: unknown) => e);
-          expect(denied, era).toBeInstanceOf(ProtocolError);
-          expect((denied as ProtocolError).code, era).toBe(-32010);
-        } finally {
-          await client.close();
-        }
+        await expectGuarded(client, era);
       }
     } finally {
       server.stop();
@@ -448,19 +435,7 @@ describe("the SDK v2 and FastMCP examples of packages/mcp/README.md, installed",
           requestInit: { headers: { "x-api-key": "key-alice" } },
         }),
       );
-      try {
-        const { tools } = await client.listTools();
-        expect(tools.map((t) => t.name)).toEqual(["list_notes"]);
-        expect(await client.callTool({ name: "list_notes", arguments: {} })).toMatchObject({
-          content: [{ type: "text", text: "list_notes ran" }],
-        });
-        const denied = await client
-          .callTool({ name: "delete_note", arguments: {} })
-          .catch((e: unknown) => e);
-        expect((denied as McpError).code).toBe(-32010);
-      } finally {
-        await client.close();
-      }
+      await expectGuarded(client, "FastMCP");
     } finally {
       server.stop();
     }

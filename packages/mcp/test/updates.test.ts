@@ -85,6 +85,32 @@ afterEach(async () => {
 });
 
 /**
+ * A modern-era client of the `serveStdio` entry `serve` starts on an in-memory pair (standing in
+ * for the process's pipes) with `build` as its factory; `publish` announces an update through the
+ * server `build` made.
+ */
+async function overStdio(
+  serve: (serverSide: InMemoryTransport, build: () => McpServer) => { close(): Promise<void> },
+): Promise<{ client: Client; publish: (uri: string) => Promise<void> | undefined }> {
+  let server: McpServer | undefined;
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const handle = serve(serverSide, () => {
+    server = v2Server();
+    return server;
+  });
+  const client = new Client(
+    { name: "test-client", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN } } },
+  );
+  await client.connect(clientSide);
+  closers.push(
+    () => client.close(),
+    () => handle.close(),
+  );
+  return { client, publish: (uri) => server?.server.sendResourceUpdated({ uri }) };
+}
+
+/**
  * Each way a modern-era listen is served with the guard in front of it: `publish(uri)` makes the
  * server announce an update of `uri` to its subscribers.
  */
@@ -118,48 +144,14 @@ const LISTENS: Record<
       },
     };
   },
-  "serveStdio over a guarded transport": async (guard) => {
-    let server: McpServer | undefined;
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    const handle = serveStdio(
-      () => {
-        server = v2Server();
-        return server;
-      },
-      { transport: guardTransport(serverSide, guard) },
-    );
-    const client = new Client(
-      { name: "test-client", version: "1.0.0" },
-      { versionNegotiation: { mode: { pin: MODERN } } },
-    );
-    await client.connect(clientSide);
-    closers.push(
-      () => client.close(),
-      () => handle.close(),
-    );
-    return { client, publish: (uri) => server?.server.sendResourceUpdated({ uri }) };
-  },
-  "serveStdio(authorizeFactory(factory))": async (guard) => {
-    let server: McpServer | undefined;
-    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-    const handle = serveStdio(
-      authorizeFactory(() => {
-        server = v2Server();
-        return server;
-      }, guard),
-      { transport: serverSide },
-    );
-    const client = new Client(
-      { name: "test-client", version: "1.0.0" },
-      { versionNegotiation: { mode: { pin: MODERN } } },
-    );
-    await client.connect(clientSide);
-    closers.push(
-      () => client.close(),
-      () => handle.close(),
-    );
-    return { client, publish: (uri) => server?.server.sendResourceUpdated({ uri }) };
-  },
+  "serveStdio over a guarded transport": (guard) =>
+    overStdio((serverSide, build) =>
+      serveStdio(build, { transport: guardTransport(serverSide, guard) }),
+    ),
+  "serveStdio(authorizeFactory(factory))": (guard) =>
+    overStdio((serverSide, build) =>
+      serveStdio(authorizeFactory(build, guard), { transport: serverSide }),
+    ),
 };
 
 for (const [entry, open] of Object.entries(LISTENS)) {
