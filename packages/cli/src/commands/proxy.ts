@@ -35,6 +35,8 @@ Options:
   --no-prefetch          do not read the server's lists nor hold the client's requests until they
                          are read (then a call made before any list is decided without the
                          server's annotations)
+  --max-listens n        2026-07-28 subscriptions/listen requests open at once (default 256); one
+                         more is refused (-32000; over --http, 503) before it reaches the server
   -q, --quiet            no start-up line on stderr
   -h, --help             show this help
 
@@ -70,6 +72,7 @@ const OPTIONS = {
   "expose-reasons": { type: "boolean" },
   audit: { type: "string" },
   "no-prefetch": { type: "boolean" },
+  "max-listens": { type: "string" },
   http: { type: "string" },
   host: { type: "string" },
   "max-sessions": { type: "string" },
@@ -157,6 +160,10 @@ export async function proxy(
     values["max-sessions"] !== undefined
       ? integer("--max-sessions", values["max-sessions"], 1, 10_000)
       : undefined;
+  const maxListens =
+    values["max-listens"] !== undefined
+      ? integer("--max-listens", values["max-listens"], 1, 100_000)
+      : undefined;
   const sessionIdle =
     values["session-idle"] !== undefined
       ? integer("--session-idle", values["session-idle"], 0, 7 * 24 * 3600)
@@ -206,6 +213,7 @@ export async function proxy(
       ...(denyMode !== undefined ? { denyMode } : {}),
       ...(exposeReasons !== undefined ? { exposeReasons } : {}),
       ...(values["no-prefetch"] ? { prefetch: false } : {}),
+      ...(maxListens !== undefined ? { maxListens } : {}),
       stderr: io.stderr,
       ...(signal ? { signal } : {}),
     };

@@ -1,0 +1,260 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Client as V2Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, NODE_FLAGS, type RawProxy, startRawProxy, tempDir } from "./helpers.js";
+
+/** The SDK v2 stdio server (`serveStdio`); its `touch` tool says a resource changed. */
+const V2_SERVER = fileURLToPath(new URL("./fixtures/v2-server.ts", import.meta.url));
+/** A hand-written 2026-07-28 server whose `emit` tool stamps notifications with any id. */
+const LISTEN_SERVER = fileURLToPath(new URL("./fixtures/listen-server.ts", import.meta.url));
+const MODERN = "2026-07-28";
+const STAMP = "io.modelcontextprotocol/subscriptionId";
+
+/** Listeners may listen, read resources and call the tools that make the server notify. */
+const LISTENERS = `rules:
+  - { name: lists, effect: allow, resources: { types: [notes_tools, notes_resources, notes_resource_templates] }, actions: [list] }
+  - { name: listen, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_subscriptions] }, actions: [listen] }
+  - { name: read, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_resources] }, actions: [read] }
+  - { name: tools, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes], tools: [touch, emit, hang] }, actions: ["*"] }
+`;
+
+let dir: string;
+let cleanup: () => void;
+let policy: string;
+let run = 0;
+
+beforeAll(() => {
+  ({ dir, cleanup } = tempDir());
+  policy = join(dir, "listeners.yaml");
+  writeFileSync(policy, LISTENERS);
+});
+afterAll(() => {
+  cleanup();
+});
+
+/** A file the server fixture appends what reached it to, and its lines so far. */
+function wireFile(): { path: string; lines: () => string[] } {
+  const path = join(dir, `wire-${String(++run)}.txt`);
+  return {
+    path,
+    lines: () => (existsSync(path) ? readFileSync(path, "utf8").split("\n").filter(Boolean) : []),
+  };
+}
+
+/** Resolves once `check` holds, polling; rejects after `ms`. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The proxy's flags in front of `server`, for the caller alice with `roles`. */
+function flags(roles: string[] = ["listener"], extra: string[] = []): string[] {
+  return [
+    "--policy",
+    policy,
+    "--server-name",
+    "notes",
+    "--subject",
+    "alice",
+    ...roles.flatMap((role) => ["--role", role]),
+    ...extra,
+  ];
+}
+
+/** A v2 client pinned to 2026-07-28 through `mcp-pdp proxy <args>` on stdio. */
+async function modernThroughProxy(args: string[], env: Record<string, string>) {
+  const transport = new V2StdioClientTransport({
+    command: process.execPath,
+    args: [...NODE_FLAGS, CLI, "proxy", ...args],
+    env: { PATH: process.env.PATH ?? "", MCP_PDP_AUDIT: "off", ...env },
+    stderr: "pipe",
+  });
+  const client = new V2Client(
+    { name: "v2-client", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN } } },
+  );
+  await client.connect(transport);
+  return client;
+}
+
+/** A 2026-07-28 request's `_meta` envelope. */
+const ENVELOPE = {
+  "io.modelcontextprotocol/protocolVersion": MODERN,
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+function listen(id: string, uris: string[] = ["note://a"]): Record<string, unknown> {
+  return {
+    id,
+    method: "subscriptions/listen",
+    params: { notifications: { resourceSubscriptions: uris }, _meta: ENVELOPE },
+  };
+}
+
+function call(id: number, name: string, args: Record<string, unknown> = {}) {
+  return { id, method: "tools/call", params: { name, arguments: args, _meta: ENVELOPE } };
+}
+
+function cancel(requestId: string | number) {
+  return { method: "notifications/cancelled", params: { requestId } };
+}
+
+/** The notifications of `method` the proxy wrote, with the subscription id each is stamped with. */
+function stamped(proxy: RawProxy, method: string): unknown[] {
+  return proxy
+    .messages()
+    .filter((m) => m.method === method)
+    .map((m) => (m.params as { _meta?: Record<string, unknown> } | undefined)?._meta?.[STAMP]);
+}
+
+describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
+  it("acknowledges a v2 client's listen and delivers the updates of the resources it subscribed to, stamped with the client's id, until the client closes it", async () => {
+    const wire = wireFile();
+    const client = await modernThroughProxy(
+      [...flags(), "--", process.execPath, ...NODE_FLAGS, V2_SERVER],
+      { V2_WIRE_FILE: wire.path },
+    );
+    const updates: unknown[] = [];
+    client.setNotificationHandler("notifications/resources/updated", (notification) => {
+      updates.push(notification.params);
+    });
+    try {
+      const subscription = await client.listen(
+        { resourceSubscriptions: ["note://a"] },
+        { timeout: 10_000 },
+      );
+      expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ["note://a"] });
+      await client.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      await client.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await until(() => updates.length > 0, "the update");
+      expect(updates).toEqual([{ uri: "note://a", _meta: { [STAMP]: "listen:0" } }]);
+
+      await subscription.close();
+      expect(await subscription.closed).toBe("local");
+      // The server was told, under the id the listen reached it with.
+      const listened = wire.lines().find((l) => l.startsWith("listen "));
+      expect(listened).toMatch(/^listen \d+$/);
+      await until(
+        () => wire.lines().includes(`cancelled ${listened!.slice("listen ".length)}`),
+        "the server's cancellation",
+      );
+      await client.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(updates).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("delivers a notification only when it is stamped with the id of a listen the client has open: a made-up id, the client's own id, another request's id, a cancelled or ended listen's id go nowhere", async () => {
+    const wire = wireFile();
+    const proxy = startRawProxy(
+      [...flags(), "--", process.execPath, ...NODE_FLAGS, LISTEN_SERVER],
+      { LISTEN_WIRE_FILE: wire.path },
+    );
+    const updated = () => stamped(proxy, "notifications/resources/updated");
+    try {
+      proxy.send(listen("L1"));
+      await until(
+        () => stamped(proxy, "notifications/subscriptions/acknowledged").length === 1,
+        "the acknowledgement",
+      );
+      expect(stamped(proxy, "notifications/subscriptions/acknowledged")).toEqual(["L1"]);
+      proxy.send(
+        call(1, "emit", { stamp: 999 }),
+        call(2, "emit", { stamp: "L1" }),
+        call(3, "emit", { stamp: "self" }),
+        call(4, "emit", { listen: 0 }),
+      );
+      await proxy.answerTo(4);
+      expect(updated()).toEqual(["L1"]);
+
+      proxy.send(cancel("L1"), call(5, "emit", { listen: 0 }));
+      await proxy.answerTo(5);
+      expect(updated()).toEqual(["L1"]);
+      const proxyId = wire.lines()[0]!.slice("listen ".length);
+      expect(wire.lines()).toEqual([`listen ${proxyId}`, `cancelled ${proxyId}`]);
+
+      // The server ends a listen: its result comes back under the client's id, and so does its stamp.
+      proxy.send(listen("L2"), call(6, "emit", { listen: 1, end: true }));
+      const ended = await proxy.answerTo("L2");
+      expect(ended.result).toEqual({ resultType: "complete", _meta: { [STAMP]: "L2" } });
+      proxy.send(call(7, "emit", { listen: 1 }));
+      await proxy.answerTo(7);
+      expect(updated()).toEqual(["L1"]);
+      // Nothing answered the cancelled listen.
+      expect(proxy.messages().filter((m) => m.id === "L1")).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("refuses a listen past --max-listens without reaching the server, and takes one again once a listen was cancelled", async () => {
+    const wire = wireFile();
+    const proxy = startRawProxy(
+      [
+        ...flags(["listener"], ["--max-listens", "1"]),
+        "--",
+        process.execPath,
+        ...NODE_FLAGS,
+        LISTEN_SERVER,
+      ],
+      { LISTEN_WIRE_FILE: wire.path },
+    );
+    try {
+      proxy.send(listen("L1"), listen("L2"));
+      expect((await proxy.answerTo("L2")).error).toMatchObject({
+        code: -32000,
+        message: expect.stringContaining("at most 1") as unknown,
+      });
+      proxy.send(cancel("L1"), listen("L3"));
+      await until(
+        () => stamped(proxy, "notifications/subscriptions/acknowledged").includes("L3"),
+        "the third listen's acknowledgement",
+      );
+      expect(stamped(proxy, "notifications/subscriptions/acknowledged")).toEqual(["L1", "L3"]);
+      expect(wire.lines().filter((l) => l.startsWith("listen "))).toHaveLength(2);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("keeps passing cancellations on to the server however many listens and calls were cancelled before", async () => {
+    const wire = wireFile();
+    const proxy = startRawProxy(
+      [...flags(), "--", process.execPath, ...NODE_FLAGS, LISTEN_SERVER],
+      { LISTEN_WIRE_FILE: wire.path },
+    );
+    // More than the guard holds as cancelled-but-unanswered (1,024): each must be finished.
+    const count = 1100;
+    try {
+      // Once the server's lists are read (until then the proxy holds at most 1,000 requests).
+      proxy.send(call(0, "emit", { stamp: "self" }));
+      await proxy.answerTo(0);
+      const messages: Record<string, unknown>[] = [];
+      for (let i = 0; i < count; i++) {
+        messages.push(listen(`L${String(i)}`), cancel(`L${String(i)}`));
+        messages.push(call(10_000 + i, "hang"), cancel(10_000 + i));
+      }
+      proxy.send(...messages, call(1, "emit", { stamp: "self" }));
+      await proxy.answerTo(1);
+      await until(
+        () => wire.lines().filter((l) => l.startsWith("cancelled ")).length === 2 * count,
+        "every cancellation",
+      );
+      // Nothing of the cancelled requests came back.
+      expect(
+        proxy.messages().filter((m) => m.id !== 0 && m.id !== 1 && m.method === undefined),
+      ).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
