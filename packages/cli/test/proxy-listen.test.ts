@@ -1,10 +1,22 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Client as V2Client } from "@modelcontextprotocol/client";
+import {
+  ProtocolError,
+  StreamableHTTPClientTransport as V2HttpClientTransport,
+  Client as V2Client,
+} from "@modelcontextprotocol/client";
 import { StdioClientTransport as V2StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, NODE_FLAGS, type RawProxy, startRawProxy, tempDir } from "./helpers.js";
+import {
+  CLI,
+  NODE_FLAGS,
+  type RawProxy,
+  type Running,
+  startHttpProxy,
+  startRawProxy,
+  tempDir,
+} from "./helpers.js";
 
 /** The SDK v2 stdio server (`serveStdio`); its `touch` tool says a resource changed. */
 const V2_SERVER = fileURLToPath(new URL("./fixtures/v2-server.ts", import.meta.url));
@@ -90,7 +102,7 @@ const ENVELOPE = {
   "io.modelcontextprotocol/clientCapabilities": {},
 };
 
-function listen(id: string, uris: string[] = ["note://a"]): Record<string, unknown> {
+function listen(id: string | number, uris: string[] = ["note://a"]): Record<string, unknown> {
   return {
     id,
     method: "subscriptions/listen",
@@ -255,6 +267,219 @@ describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
       ).toEqual([]);
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+/** The proxy's identity from the `x-user` and `x-roles` headers of each HTTP request. */
+const BY_HEADER = {
+  MCP_PDP_IDENTITY: "header",
+  MCP_PDP_IDENTITY_HEADER: "x-user",
+  MCP_PDP_IDENTITY_ROLES_HEADER: "x-roles",
+};
+
+/** `mcp-pdp proxy --http 0` in front of `server`, callers named by headers. */
+function httpProxy(server: string, env: Record<string, string>, extra: string[] = []) {
+  return startHttpProxy(
+    ["--policy", policy, "--server-name", "notes", ...extra],
+    [process.execPath, ...NODE_FLAGS, server],
+    { ...BY_HEADER, ...env },
+  );
+}
+
+async function stop(proxy: Running): Promise<void> {
+  proxy.child.kill("SIGTERM");
+  await proxy.exited;
+}
+
+/** A v2 client pinned to 2026-07-28, connected over HTTP as `user` with `roles`. */
+async function caller(url: URL, user: string, roles: string[] = []): Promise<V2Client> {
+  const client = new V2Client(
+    { name: "v2-client", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: MODERN } } },
+  );
+  const headers: Record<string, string> = { "x-user": user };
+  if (roles.length > 0) headers["x-roles"] = roles.join(",");
+  await client.connect(new V2HttpClientTransport(url, { requestInit: { headers } }));
+  return client;
+}
+
+/** The params of each `notifications/resources/updated` the client receives. */
+function updatesOf(client: V2Client): unknown[] {
+  const updates: unknown[] = [];
+  client.setNotificationHandler("notifications/resources/updated", (notification) => {
+    updates.push(notification.params);
+  });
+  return updates;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<number> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (error instanceof ProtocolError) return error.code;
+  throw new Error(`expected a JSON-RPC error, got ${String(error)}`);
+}
+
+/** How many server processes the HTTP proxy reported starting, and their pids. */
+function started(stderr: string): number[] {
+  return [...stderr.matchAll(/server started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+}
+
+/** POSTs a 2026-07-28 request as alice the listener; aborting `signal` disconnects. */
+function post(url: URL, body: Record<string, unknown>, signal?: AbortSignal) {
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": MODERN,
+      "x-user": "alice",
+      "x-roles": "listener",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", ...body }),
+    ...(signal !== undefined ? { signal } : {}),
+  });
+}
+
+/** The JSON-RPC messages of an SSE response as they arrive. */
+function sseMessages(response: Response): { messages: Record<string, unknown>[] } {
+  const messages: Record<string, unknown>[] = [];
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  void (async () => {
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: "" }));
+      if (done) return;
+      pending += value;
+      const frames = pending.split("\n\n");
+      pending = frames.pop() ?? "";
+      for (const frame of frames) {
+        const data = frame
+          .split("\n")
+          .filter((l) => l.startsWith("data: "))
+          .map((l) => l.slice("data: ".length))
+          .join("\n");
+        if (data !== "") messages.push(JSON.parse(data) as Record<string, unknown>);
+      }
+    }
+  })();
+  return { messages };
+}
+
+describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () => {
+  it("relays a v2 client's listen through the shared server: acknowledged, its resources' updates on its stream under its own id, and its disconnect cancels the subscription on the server", async () => {
+    const wire = wireFile();
+    const proxy = await httpProxy(V2_SERVER, { V2_WIRE_FILE: wire.path });
+    const alice = await caller(proxy.url, "alice", ["listener"]);
+    const updates = updatesOf(alice);
+    try {
+      const subscription = await alice.listen(
+        { resourceSubscriptions: ["note://a"] },
+        { timeout: 10_000 },
+      );
+      expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ["note://a"] });
+      await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await until(() => updates.length > 0, "the update");
+      expect(updates).toEqual([{ uri: "note://a", _meta: { [STAMP]: "listen:0" } }]);
+
+      await subscription.close();
+      const listened = wire.lines().find((l) => l.startsWith("listen "));
+      expect(listened).toMatch(/^listen \d+$/);
+      await until(
+        () => wire.lines().includes(`cancelled ${listened!.slice("listen ".length)}`),
+        "the server's cancellation",
+      );
+      await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(updates).toHaveLength(1);
+    } finally {
+      await alice.close();
+      await stop(proxy);
+    }
+    expect(started(proxy.stderr())).toHaveLength(1);
+  });
+
+  it("decides each listen for its own caller: a denied one gets -32010 and never reaches the server; two callers using the same listen id each get only their own subscription's updates", async () => {
+    const wire = wireFile();
+    const proxy = await httpProxy(V2_SERVER, { V2_WIRE_FILE: wire.path });
+    const eve = await caller(proxy.url, "eve");
+    const alice = await caller(proxy.url, "alice", ["listener"]);
+    const bob = await caller(proxy.url, "bob", ["listener"]);
+    const toAlice = updatesOf(alice);
+    const toBob = updatesOf(bob);
+    try {
+      expect(
+        await codeOf(eve.listen({ resourceSubscriptions: ["note://a"] }, { timeout: 10_000 })),
+      ).toBe(-32010);
+      expect(wire.lines().filter((l) => l.startsWith("listen "))).toEqual([]);
+      await alice.listen({ resourceSubscriptions: ["note://a"] }, { timeout: 10_000 });
+      await bob.listen({ resourceSubscriptions: ["note://b"] }, { timeout: 10_000 });
+      await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      await until(() => toAlice.length > 0 && toBob.length > 0, "both updates");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(toAlice).toEqual([{ uri: "note://a", _meta: { [STAMP]: "listen:0" } }]);
+      expect(toBob).toEqual([{ uri: "note://b", _meta: { [STAMP]: "listen:0" } }]);
+      expect(wire.lines().filter((l) => l.startsWith("listen "))).toHaveLength(2);
+    } finally {
+      for (const client of [eve, alice, bob]) await client.close();
+      await stop(proxy);
+    }
+  });
+
+  it("answers a listen past --max-listens 503 (-32000) before it is decided or reaches the server, and takes one again once a stream closed", async () => {
+    const wire = wireFile();
+    const proxy = await httpProxy(LISTEN_SERVER, { LISTEN_WIRE_FILE: wire.path }, [
+      "--max-listens",
+      "1",
+    ]);
+    const first = new AbortController();
+    const third = new AbortController();
+    try {
+      const open = await post(proxy.url, listen(7), first.signal);
+      expect(open.status).toBe(200);
+      expect(open.headers.get("content-type")).toBe("text/event-stream");
+      const stream = sseMessages(open);
+      await until(() => stream.messages.length > 0, "the acknowledgement");
+      expect(stream.messages[0]).toMatchObject({
+        method: "notifications/subscriptions/acknowledged",
+        params: { _meta: { [STAMP]: 7 } },
+      });
+      // Its updates come on its stream under its id; the emit call's own answer is JSON.
+      const emitted = await post(proxy.url, call(1, "emit", { listen: 0 }));
+      expect(await emitted.json()).toMatchObject({ id: 1, result: { content: [] } });
+      await until(() => stream.messages.length > 1, "the update");
+      expect(stream.messages[1]).toMatchObject({
+        method: "notifications/resources/updated",
+        params: { uri: "note://a", _meta: { [STAMP]: 7 } },
+      });
+
+      const refused = await post(proxy.url, listen("second"));
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({
+        id: "second",
+        error: { code: -32000, message: expect.stringContaining("at most 1") as unknown },
+      });
+      expect(wire.lines().filter((l) => l.startsWith("listen "))).toHaveLength(1);
+
+      first.abort();
+      await until(() => wire.lines().some((l) => l.startsWith("cancelled ")), "the cancellation");
+      let again = await post(proxy.url, listen("third"), third.signal);
+      for (let tries = 0; again.status === 503 && tries < 50; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        again = await post(proxy.url, listen("third"), third.signal);
+      }
+      expect(again.status).toBe(200);
+      const reopened = sseMessages(again);
+      await until(() => reopened.messages.length > 0, "the third listen's acknowledgement");
+      expect(reopened.messages[0]).toMatchObject({ params: { _meta: { [STAMP]: "third" } } });
+    } finally {
+      first.abort();
+      third.abort();
+      await stop(proxy);
     }
   });
 });

@@ -100,7 +100,7 @@ const CANCELLED_CODE = -32800;
  * The subscription id a message is stamped with: `undefined` when it carries none, `null` when its
  * `_meta` names one that is not a JSON-RPC id (no subscription can have it).
  */
-function stampOf(holder: unknown): RequestId | null | undefined {
+export function stampOf(holder: unknown): RequestId | null | undefined {
   if (typeof holder !== "object" || holder === null) return undefined;
   const meta = (holder as { _meta?: unknown })._meta;
   if (typeof meta !== "object" || meta === null || !Object.hasOwn(meta, SUBSCRIPTION_ID_META)) {

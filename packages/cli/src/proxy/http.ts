@@ -8,7 +8,13 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { classifyInboundRequest } from "@modelcontextprotocol/server";
-import { type Bridge, type ServerCommand, bridgeOptions, openBridge } from "./bridge.js";
+import {
+  type Bridge,
+  DEFAULT_MAX_LISTENS,
+  type ServerCommand,
+  bridgeOptions,
+  openBridge,
+} from "./bridge.js";
 import { ModernFront, answer } from "./modern.js";
 
 /** Options of {@link runHttpProxy}. */
@@ -34,6 +40,11 @@ export interface HttpProxyOptions {
    * server process, and a slot of `maxSessions`, for good. @defaultValue 1,800,000 (30 minutes)
    */
   readonly sessionIdleMs?: number;
+  /**
+   * 2026-07-28 `subscriptions/listen` streams open at once; one more is answered 503 (`-32000`)
+   * before it is decided or reaches the server. @defaultValue 256
+   */
+  readonly maxListens?: number;
   /** Largest request body accepted, in bytes. @defaultValue 4 MiB */
   readonly maxBodyBytes?: number;
   /**
@@ -178,6 +189,14 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       return bridge;
     },
     mayStart: () => sessions.size + starting < maxSessions,
+    maxListens: integerOption(
+      "runHttpProxy",
+      "maxListens",
+      options.maxListens,
+      DEFAULT_MAX_LISTENS,
+      1,
+      100_000,
+    ),
     report: (text) => {
       options.stderr.write(`mcp-pdp proxy: ${text}\n`);
     },

@@ -13,7 +13,7 @@ import {
   PerRequestHTTPServerTransport,
   ProtocolErrorCode,
 } from "@modelcontextprotocol/server";
-import type { Bridge } from "./bridge.js";
+import { type Bridge, DEFAULT_MAX_LISTENS, restamped, stampOf } from "./bridge.js";
 
 /**
  * The 2026-07-28-era revisions served without a session. The server's own `server/discover` still
@@ -30,13 +30,18 @@ const UNSUPPORTED_VERSION = ProtocolErrorCode.UnsupportedProtocolVersion;
 interface Exchange {
   readonly transport: PerRequestHTTPServerTransport;
   readonly id: RequestId;
+  /** A `subscriptions/listen`: its response is a stream the subscription's notifications go to. */
+  readonly listen: boolean;
 }
 
 /**
  * The client side of the one bridge all 2026-07-28 requests share. Each HTTP request is one
  * exchange; its request gets an id of the hub's before it enters the bridge, so callers picking
  * the same ids (every client starts at 0 or 1) never meet: an answer goes back to the exchange
- * that holds its id, and to nobody else.
+ * that holds its id, and to nobody else. A `subscriptions/listen` is an exchange that stays open:
+ * the bridge hands back its notifications stamped with the hub's id of the listen (the id the
+ * guard decided it under), and each goes to that listen's stream alone, stamped with its caller's
+ * own id.
  */
 export class PerRequestHTTPHub implements Transport {
   onclose?: () => void;
@@ -78,12 +83,17 @@ export class PerRequestHTTPHub implements Transport {
       if (this.#closed || typeof m.method !== "string") return;
       if (typeof m.id !== "string" && typeof m.id !== "number") return;
       hubId = ++this.#lastId;
-      this.#exchanges.set(hubId, { transport, id: m.id });
+      this.#exchanges.set(hubId, {
+        transport,
+        id: m.id,
+        listen: m.method === "subscriptions/listen",
+      });
       this.onmessage?.({ ...message, id: hubId }, extra);
     };
     transport.onclose = () => {
       if (hubId === undefined || !this.#exchanges.delete(hubId)) return;
-      // The caller went away before its answer: the server may stop working on it.
+      // The caller went away before its answer: the server may stop working on it (a listen's
+      // caller leaves this way: its subscription ends on the server).
       this.onmessage?.(
         {
           jsonrpc: "2.0",
@@ -105,6 +115,12 @@ export class PerRequestHTTPHub implements Transport {
       // An answer to an exchange already gone (its caller closed the request) has no reader.
       if (exchange === undefined || typeof m.id !== "number") return Promise.resolve();
       this.#exchanges.delete(m.id);
+      const result = (message as { result?: unknown }).result;
+      if (exchange.listen && stampOf(result) !== undefined) {
+        // The end of a subscription names it as its notifications did: by the caller's id.
+        const ended = restamped(result as Record<string, unknown>, exchange.id);
+        return exchange.transport.send({ ...message, id: exchange.id, result: ended });
+      }
       return exchange.transport.send({ ...message, id: exchange.id });
     }
     if (m.id !== undefined) {
@@ -123,10 +139,22 @@ export class PerRequestHTTPHub implements Transport {
       });
       return Promise.resolve();
     }
+    const params = (message as { params?: unknown }).params;
+    const stamp = stampOf(params);
+    if (stamp !== undefined) {
+      // A notification of a subscription goes to the stream of the listen it is stamped with,
+      // under its caller's id; one stamped with an id that is no open listen goes nowhere.
+      const listen = typeof stamp === "number" ? this.#exchanges.get(stamp) : undefined;
+      if (listen?.listen !== true) return Promise.resolve();
+      return listen.transport.send(
+        { ...message, params: restamped(params as Record<string, unknown>, listen.id) },
+        { relatedRequestId: listen.id },
+      );
+    }
     const related = options?.relatedRequestId;
     const exchange = typeof related === "number" ? this.#exchanges.get(related) : undefined;
-    // A notification of no exchange (a list change, a log line) has no caller to go to: there is
-    // no `subscriptions/listen` stream yet.
+    // A notification of no exchange and no subscription (a log line, an unsolicited change) has no
+    // caller to go to.
     if (exchange === undefined) return Promise.resolve();
     return exchange.transport.send(message, { relatedRequestId: exchange.id });
   }
@@ -138,6 +166,11 @@ export interface ModernFrontOptions {
   readonly open: (client: Transport) => Promise<Bridge>;
   /** Whether a server process may start now (the proxy's session limit). */
   readonly mayStart: () => boolean;
+  /**
+   * `subscriptions/listen` streams open at once; one more is answered 503 before it is decided or
+   * reaches the server. @defaultValue 256
+   */
+  readonly maxListens?: number;
   /** Where the front's own problems go. */
   readonly report: (text: string) => void;
 }
@@ -205,11 +238,15 @@ async function write(response: Response, res: ServerResponse): Promise<void> {
  */
 export class ModernFront {
   readonly #options: ModernFrontOptions;
+  readonly #maxListens: number;
   #running: { hub: PerRequestHTTPHub; bridge: Bridge } | undefined;
   #starting: Promise<{ hub: PerRequestHTTPHub; bridge: Bridge }> | undefined;
+  /** Listen streams open (or being opened). */
+  #listening = 0;
 
   constructor(options: ModernFrontOptions) {
     this.#options = options;
+    this.#maxListens = options.maxListens ?? DEFAULT_MAX_LISTENS;
   }
 
   /** Whether the shared server process runs (or is starting): it holds a session slot. */
@@ -265,14 +302,37 @@ export class ModernFront {
       res.writeHead(202).end();
       return;
     }
-    if (route.message.method === "subscriptions/listen") {
-      answer(res, 404, id, {
-        code: NOT_RELAYED,
-        message:
-          "mcp-pdp proxy: subscriptions/listen is not relayed yet; list again to see changes",
+    if (route.message.method !== "subscriptions/listen") {
+      await this.#relay(route, req, res);
+      return;
+    }
+    // Counted before anything is decided or started, so concurrent listens cannot pass it together.
+    if (this.#listening >= this.#maxListens) {
+      answer(res, 503, id, {
+        code: -32000,
+        message: `mcp-pdp proxy: too many open subscriptions/listen streams (at most ${String(this.#maxListens)}); try again later`,
       });
       return;
     }
+    this.#listening++;
+    try {
+      await this.#relay(route, req, res);
+    } finally {
+      this.#listening--;
+    }
+  }
+
+  /**
+   * Hands one request to the shared bridge and writes its answer: a JSON body, or an SSE stream
+   * (progress first, or a listen's notifications) that lasts until the answer or the caller leaves.
+   */
+  async #relay(
+    route: InboundModernRoute,
+    req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
+    res: ServerResponse,
+  ): Promise<void> {
+    const message = route.message;
+    const id = (message as { id?: unknown }).id;
     let running: { hub: PerRequestHTTPHub; bridge: Bridge } | undefined;
     try {
       running = await this.#hub();
