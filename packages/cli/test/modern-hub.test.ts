@@ -99,4 +99,26 @@ describe("PerRequestHTTPHub (the 2026-07-28 HTTP front's side of the shared brid
     ]);
     expect(hub.open).toBe(0);
   });
+
+  it("tells the server at once that a request of its has no 2026-07-28 HTTP caller to go to, and why", async () => {
+    const hub = new PerRequestHTTPHub();
+    const seen: JSONRPCMessage[] = [];
+    hub.onmessage = (message) => {
+      seen.push(message);
+    };
+    await hub.send({ jsonrpc: "2.0", id: 3, method: "elicitation/create", params: {} });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(seen).toEqual([
+      {
+        jsonrpc: "2.0",
+        id: 3,
+        error: {
+          code: -32601,
+          message: expect.stringMatching(
+            /elicitation\/create.*2026-07-28.*input_required/,
+          ) as unknown,
+        },
+      },
+    ]);
+  });
 });

@@ -30,7 +30,7 @@ const LISTENERS = `rules:
   - { name: lists, effect: allow, resources: { types: [notes_tools, notes_resources, notes_resource_templates] }, actions: [list] }
   - { name: listen, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_subscriptions] }, actions: [listen] }
   - { name: read, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_resources] }, actions: [read] }
-  - { name: tools, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes], tools: [touch, emit, hang] }, actions: ["*"] }
+  - { name: tools, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes], tools: [touch, emit, hang, ask] }, actions: ["*"] }
 `;
 
 let dir: string;
@@ -479,6 +479,23 @@ describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () 
     } finally {
       first.abort();
       third.abort();
+      await stop(proxy);
+    }
+  });
+
+  it("tells a server that asks a 2026-07-28 HTTP caller something that the revision has no server requests", async () => {
+    const proxy = await httpProxy(LISTEN_SERVER, {});
+    try {
+      const asked = await post(proxy.url, call(1, "ask"));
+      const answer = (await asked.json()) as { result?: { content?: { text?: string }[] } };
+      const error = JSON.parse(answer.result?.content?.[0]?.text ?? "{}") as {
+        code?: number;
+        message?: string;
+      };
+      expect(error.code).toBe(-32601);
+      expect(error.message).toContain("elicitation/create");
+      expect(error.message).toContain("input_required");
+    } finally {
       await stop(proxy);
     }
   });

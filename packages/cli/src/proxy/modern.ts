@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { boundedText } from "@mcp-pdp/core";
 import type {
   Transport,
   TransportSendOptions,
@@ -124,16 +125,20 @@ export class PerRequestHTTPHub implements Transport {
       return exchange.transport.send({ ...message, id: exchange.id });
     }
     if (m.id !== undefined) {
-      // A request of the server's: a 2026-07-28 exchange cannot carry one back (its era asks for
-      // input through results), so the server is told at once rather than left waiting.
+      // A request of the server's (elicitation, sampling, roots): protocol revision 2026-07-28 has
+      // none. A server of that revision asks its client for input by answering the client's
+      // request with an `input_required` result, and an HTTP exchange of it has no way to carry a
+      // request to the caller. So the server is told at once that the method does not exist here,
+      // rather than left waiting.
       const id = m.id as RequestId;
+      const method = boundedText(m.method, 64);
       queueMicrotask(() => {
         this.onmessage?.({
           jsonrpc: "2.0",
           id,
           error: {
             code: NOT_RELAYED,
-            message: "mcp-pdp proxy: server requests are not relayed to 2026-07-28 HTTP callers",
+            message: `Method not found: ${method}: protocol revision 2026-07-28 has no requests from the server to the client (a server asks for input with an input_required result), so mcp-pdp proxy relays none to its HTTP callers`,
           },
         });
       });
