@@ -327,6 +327,15 @@ function started(stderr: string): number[] {
   return [...stderr.matchAll(/server started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** POSTs a 2026-07-28 request as alice the listener; aborting `signal` disconnects. */
 function post(url: URL, body: Record<string, unknown>, signal?: AbortSignal) {
   return fetch(url, {
@@ -496,6 +505,42 @@ describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () 
       expect(error.message).toContain("elicitation/create");
       expect(error.message).toContain("input_required");
     } finally {
+      await stop(proxy);
+    }
+  });
+
+  it("stops the shared server after --session-idle with no request in flight and no listen open, and starts it again for the next request, which is decided on lists read again", async () => {
+    const wire = wireFile();
+    const proxy = await httpProxy(V2_SERVER, { V2_WIRE_FILE: wire.path }, ["--session-idle", "1"]);
+    const alice = await caller(proxy.url, "alice", ["listener"]);
+    const updates = updatesOf(alice);
+    try {
+      await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      const [pid] = started(proxy.stderr());
+      // An open listen keeps it running past the idle time.
+      const subscription = await alice.listen(
+        { resourceSubscriptions: ["note://a"] },
+        { timeout: 10_000 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1800));
+      await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await until(() => updates.length > 0, "the update");
+      expect(started(proxy.stderr())).toEqual([pid]);
+      expect(proxy.stderr()).not.toContain("idle for");
+
+      await subscription.close();
+      await until(() => proxy.stderr().includes("idle for 1 s, stopped"), "the idle stop");
+      await until(() => !alive(pid!), "the server process to exit");
+      const lists = wire.lines().filter((l) => l === "tools/list").length;
+
+      expect(await codeOf(alice.callTool({ name: "wipe_notes", arguments: {} }))).toBe(-32010);
+      await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      const pids = started(proxy.stderr());
+      expect(pids).toHaveLength(2);
+      expect(pids[1]).not.toBe(pid);
+      expect(wire.lines().filter((l) => l === "tools/list").length).toBe(lists + 1);
+    } finally {
+      await alice.close();
       await stop(proxy);
     }
   });

@@ -37,7 +37,9 @@ export interface HttpProxyOptions {
    * How long a session may go without a request (and with no request or stream open) before its
    * server process is stopped and its slot freed, in milliseconds; `0` keeps idle sessions until
    * the client deletes them. Clients that vanish without a DELETE would otherwise hold their
-   * server process, and a slot of `maxSessions`, for good. @defaultValue 1,800,000 (30 minutes)
+   * server process, and a slot of `maxSessions`, for good. The process shared by 2026-07-28
+   * requests is stopped the same way once no request is in flight and no listen is open, and
+   * started again (its lists read again) by the next request. @defaultValue 1,800,000 (30 minutes)
    */
   readonly sessionIdleMs?: number;
   /**
@@ -189,6 +191,7 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       return bridge;
     },
     mayStart: () => sessions.size + starting < maxSessions,
+    idleMs,
     maxListens: integerOption(
       "runHttpProxy",
       "maxListens",

@@ -176,6 +176,11 @@ export interface ModernFrontOptions {
    * reaches the server. @defaultValue 256
    */
   readonly maxListens?: number;
+  /**
+   * Milliseconds the shared server process may sit with no request in flight and no listen open
+   * before it is stopped (the next request starts it again); `0` keeps it. @defaultValue 0
+   */
+  readonly idleMs?: number;
   /** Where the front's own problems go. */
   readonly report: (text: string) => void;
 }
@@ -244,14 +249,38 @@ async function write(response: Response, res: ServerResponse): Promise<void> {
 export class ModernFront {
   readonly #options: ModernFrontOptions;
   readonly #maxListens: number;
+  readonly #idleMs: number;
   #running: { hub: PerRequestHTTPHub; bridge: Bridge } | undefined;
   #starting: Promise<{ hub: PerRequestHTTPHub; bridge: Bridge }> | undefined;
+  /** Requests being served, open listen streams included: while any is, the server is not idle. */
+  #serving = 0;
   /** Listen streams open (or being opened). */
   #listening = 0;
+  /** Stops the shared server once it has been idle for `idleMs`. */
+  #idle: NodeJS.Timeout | undefined;
 
   constructor(options: ModernFrontOptions) {
     this.#options = options;
     this.#maxListens = options.maxListens ?? DEFAULT_MAX_LISTENS;
+    this.#idleMs = options.idleMs ?? 0;
+  }
+
+  /** (Re)starts the idle countdown once nothing is served. */
+  #watchIdle(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    if (this.#idleMs === 0 || this.#serving > 0 || this.#running === undefined) return;
+    this.#idle = setTimeout(() => {
+      const running = this.#running;
+      if (this.#serving > 0 || running === undefined) return;
+      // The next request starts a new process, whose lists are read again before it decides.
+      this.#running = undefined;
+      this.#options.report(
+        `the shared 2026-07-28 server idle for ${String(Math.round(this.#idleMs / 1000))} s, stopped`,
+      );
+      void running.bridge.close();
+    }, this.#idleMs);
+    this.#idle.unref();
   }
 
   /** Whether the shared server process runs (or is starting): it holds a session slot. */
@@ -282,6 +311,22 @@ export class ModernFront {
 
   /** Serves one request or notification the classifier routed to the 2026-07-28 era. */
   async serve(
+    route: InboundModernRoute,
+    req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
+    res: ServerResponse,
+  ): Promise<void> {
+    this.#serving++;
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    try {
+      await this.#serve(route, req, res);
+    } finally {
+      this.#serving--;
+      this.#watchIdle();
+    }
+  }
+
+  async #serve(
     route: InboundModernRoute,
     req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
     res: ServerResponse,
@@ -373,6 +418,8 @@ export class ModernFront {
 
   /** Stops the shared server process, if one runs. */
   async close(): Promise<void> {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
     const running = this.#running ?? (await this.#starting?.catch(() => undefined));
     await running?.bridge.close();
   }
