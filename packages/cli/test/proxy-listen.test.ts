@@ -65,6 +65,11 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
   }
 }
 
+/** A moment for anything still on its way to arrive, before checking that it did not. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 200));
+}
+
 /** The proxy's flags in front of `server`, for the caller alice with `roles`. */
 function flags(roles: string[] = ["listener"], extra: string[] = []): string[] {
   return [
@@ -158,7 +163,7 @@ describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
         "the server's cancellation",
       );
       await client.callTool({ name: "touch", arguments: { uri: "note://a" } });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await settle();
       expect(updates).toHaveLength(1);
     } finally {
       await client.close();
@@ -186,10 +191,14 @@ describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
         call(4, "emit", { listen: 0 }),
       );
       await proxy.answerTo(4);
+      // Once the one that belongs to the listen arrived (the guard may decide it on its way out).
+      await until(() => updated().length > 0, "the update");
+      await settle();
       expect(updated()).toEqual(["L1"]);
 
       proxy.send(cancel("L1"), call(5, "emit", { listen: 0 }));
       await proxy.answerTo(5);
+      await settle();
       expect(updated()).toEqual(["L1"]);
       const proxyId = wire.lines()[0]!.slice("listen ".length);
       expect(wire.lines()).toEqual([`listen ${proxyId}`, `cancelled ${proxyId}`]);
@@ -200,6 +209,7 @@ describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
       expect(ended.result).toEqual({ resultType: "complete", _meta: { [STAMP]: "L2" } });
       proxy.send(call(7, "emit", { listen: 1 }));
       await proxy.answerTo(7);
+      await settle();
       expect(updated()).toEqual(["L1"]);
       // Nothing answered the cancelled listen.
       expect(proxy.messages().filter((m) => m.id === "L1")).toEqual([]);
@@ -402,7 +412,7 @@ describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () 
         "the server's cancellation",
       );
       await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await settle();
       expect(updates).toHaveLength(1);
     } finally {
       await alice.close();
@@ -429,7 +439,7 @@ describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () 
       await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
       await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
       await until(() => toAlice.length > 0 && toBob.length > 0, "both updates");
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await settle();
       expect(toAlice).toEqual([{ uri: "note://a", _meta: { [STAMP]: "listen:0" } }]);
       expect(toBob).toEqual([{ uri: "note://b", _meta: { [STAMP]: "listen:0" } }]);
       expect(wire.lines().filter((l) => l.startsWith("listen "))).toHaveLength(2);
