@@ -298,4 +298,12 @@ describe("mcp-pdp proxy configuration errors", () => {
     expect(authInfo.code).toBe(EXIT.failure);
     expect(authInfo.stderr).toContain("MCP_PDP_IDENTITY=auth-info");
   });
+
+  it("checks --max-listens", async () => {
+    for (const value of ["0", "many", "100001"]) {
+      const run = await runMain(["proxy", "--policy", policy, "--max-listens", value, ...server]);
+      expect(run.code).toBe(EXIT.usage);
+      expect(run.stderr).toContain("--max-listens expects an integer from 1 to 100000");
+    }
+  });
 });

@@ -367,7 +367,7 @@ describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
     expect(server.ran()).toEqual(["read_notes"]);
   });
 
-  it("answers 2026-07-28 requests it cannot serve with the era's HTTP errors, without starting the server: a bad Host, headers contradicting the body, an unknown revision, subscriptions/listen", async () => {
+  it("answers 2026-07-28 requests it cannot serve with the era's HTTP errors, without starting the server: a bad Host, headers contradicting the body, an unknown revision (a listen's too)", async () => {
     const server = proxyArgs();
     const proxy = await httpProxyFor(server);
     const call = (version = MODERN) => ({
@@ -397,15 +397,19 @@ describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
         id: 7,
         error: { code: -32022, data: { supported: [MODERN], requested: "2099-01-01" } },
       });
-      expect(starts(proxy.stderr())).toBe(0);
-      const listen = await modernPost(proxy.url, {
-        jsonrpc: "2.0",
-        id: 8,
-        method: "subscriptions/listen",
-        params: { filter: {}, ...envelope() },
-      });
-      expect(listen.status).toBe(404);
-      expect(await listen.json()).toMatchObject({ id: 8, error: { code: -32601 } });
+      // A listen is relayed (proxy-listen.test.ts), but in a revision the proxy serves.
+      const listen = await modernPost(
+        proxy.url,
+        {
+          jsonrpc: "2.0",
+          id: 8,
+          method: "subscriptions/listen",
+          params: { notifications: { toolsListChanged: true }, ...envelope("2099-01-01") },
+        },
+        { "mcp-protocol-version": "2099-01-01" },
+      );
+      expect(listen.status).toBe(400);
+      expect(await listen.json()).toMatchObject({ id: 8, error: { code: -32022 } });
       expect(starts(proxy.stderr())).toBe(0);
     } finally {
       proxy.child.kill("SIGTERM");

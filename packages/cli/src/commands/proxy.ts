@@ -35,13 +35,17 @@ Options:
   --no-prefetch          do not read the server's lists nor hold the client's requests until they
                          are read (then a call made before any list is decided without the
                          server's annotations)
+  --max-listens n        2026-07-28 subscriptions/listen requests open at once (default 256); one
+                         more is refused (-32000; over --http, 503) before it reaches the server
   -q, --quiet            no start-up line on stderr
   -h, --help             show this help
 
 Streamable HTTP (instead of stdio):
   --http port            serve MCP over Streamable HTTP on http://<host>:<port>/mcp; each session
                          gets its own server process (2026-07-28 requests, which have no session,
-                         share one). The caller may then come from each request:
+                         share one, each decided for its own caller; a subscriptions/listen is
+                         answered with an SSE stream of its subscription's notifications, open
+                         until the caller leaves). The caller may then come from each request:
                          MCP_PDP_IDENTITY=header (MCP_PDP_IDENTITY_HEADER, ..._ROLES_HEADER) or jwt
                          (MCP_PDP_JWT_*; a token that fails verification gets 401 and a
                          WWW-Authenticate challenge); without them, the fixed caller applies to
@@ -49,7 +53,13 @@ Streamable HTTP (instead of stdio):
   --host h               the address to listen on (default 127.0.0.1)
   --max-sessions n       sessions (server processes) open at once (default 32)
   --session-idle s       seconds a session may sit unused before its server process is stopped
-                         and its slot freed (default 1800; 0 keeps it until the client deletes it)
+                         and its slot freed (default 1800; 0 keeps it until the client deletes it);
+                         the shared 2026-07-28 process likewise, with no request in flight and no
+                         listen open (the next request starts it again)
+
+In the 2026-07-28 era over --http, a request from the server to the client (elicitation, sampling,
+roots) is answered -32601 to the server: that protocol revision has none (a server asks for input
+with an input_required result).
 
 The server runs with this process's environment, minus the PDP credentials (PERMIT_API_KEY,
 PERMIT_MCP_PERMIT_API_KEY, WAY_API_KEY, OPA_TOKEN, CERBOS_HEADERS, MCP_PDP_JWT_SECRET). Its stderr
@@ -70,6 +80,7 @@ const OPTIONS = {
   "expose-reasons": { type: "boolean" },
   audit: { type: "string" },
   "no-prefetch": { type: "boolean" },
+  "max-listens": { type: "string" },
   http: { type: "string" },
   host: { type: "string" },
   "max-sessions": { type: "string" },
@@ -157,6 +168,10 @@ export async function proxy(
     values["max-sessions"] !== undefined
       ? integer("--max-sessions", values["max-sessions"], 1, 10_000)
       : undefined;
+  const maxListens =
+    values["max-listens"] !== undefined
+      ? integer("--max-listens", values["max-listens"], 1, 100_000)
+      : undefined;
   const sessionIdle =
     values["session-idle"] !== undefined
       ? integer("--session-idle", values["session-idle"], 0, 7 * 24 * 3600)
@@ -206,6 +221,7 @@ export async function proxy(
       ...(denyMode !== undefined ? { denyMode } : {}),
       ...(exposeReasons !== undefined ? { exposeReasons } : {}),
       ...(values["no-prefetch"] ? { prefetch: false } : {}),
+      ...(maxListens !== undefined ? { maxListens } : {}),
       stderr: io.stderr,
       ...(signal ? { signal } : {}),
     };

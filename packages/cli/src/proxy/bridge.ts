@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
-import type { Authorizer } from "@mcp-pdp/core";
+import { type Authorizer, integerOption } from "@mcp-pdp/core";
 import { type DenyMode, GuardedTransport } from "@mcp-pdp/mcp";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -66,6 +66,54 @@ export interface BridgeOptions {
   readonly prefetch?: boolean;
   /** Milliseconds one read of the server's lists may take before it counts as failed. @defaultValue 5000 */
   readonly prefetchTimeoutMs?: number;
+  /**
+   * `subscriptions/listen` requests the server may hold at once; one more is answered
+   * {@link LISTEN_LIMIT_CODE} by the proxy and never reaches the server. A listen stays open until
+   * the client cancels it or the server ends it, so without a bound a client could make the proxy
+   * (and the server) keep any number. @defaultValue 256
+   */
+  readonly maxListens?: number;
+}
+
+/** `subscriptions/listen` requests open at once through one bridge, by default. */
+export const DEFAULT_MAX_LISTENS = 256;
+
+/** JSON-RPC error of a `subscriptions/listen` refused because too many are open. */
+export const LISTEN_LIMIT_CODE = -32000;
+
+/**
+ * The `_meta` key by which a 2026-07-28 server stamps each notification of a subscription (and the
+ * listen's final result) with the JSON-RPC id of the `subscriptions/listen` that opened it.
+ */
+export const SUBSCRIPTION_ID_META = "io.modelcontextprotocol/subscriptionId";
+
+/** Ids of cancelled requests remembered, so a late answer to one is dropped without a warning. */
+const REMEMBERED_CANCELLED = 256;
+
+/**
+ * The error the proxy answers the guard with for a request the client cancelled (the code LSP
+ * gives a cancelled request). The guard drops it: the client asked for no answer.
+ */
+const CANCELLED_CODE = -32800;
+
+/**
+ * The subscription id a message is stamped with: `undefined` when it carries none, `null` when its
+ * `_meta` names one that is not a JSON-RPC id (no subscription can have it).
+ */
+export function stampOf(holder: unknown): RequestId | null | undefined {
+  if (typeof holder !== "object" || holder === null) return undefined;
+  const meta = (holder as { _meta?: unknown })._meta;
+  if (typeof meta !== "object" || meta === null || !Object.hasOwn(meta, SUBSCRIPTION_ID_META)) {
+    return undefined;
+  }
+  const stamp = (meta as Record<string, unknown>)[SUBSCRIPTION_ID_META];
+  return typeof stamp === "string" || typeof stamp === "number" ? stamp : null;
+}
+
+/** `holder` (params or a result) with its subscription id stamp replaced by `id`. */
+export function restamped<T extends Record<string, unknown>>(holder: T, id: RequestId): T {
+  const meta = holder._meta as Record<string, unknown>;
+  return { ...holder, _meta: { ...meta, [SUBSCRIPTION_ID_META]: id } };
 }
 
 /**
@@ -106,7 +154,7 @@ function line(stderr: Writable, text: string): void {
 export function bridgeOptions(
   client: Transport,
   options: Pick<BridgeOptions, "server" | "authorizer" | "stderr"> &
-    Partial<Pick<BridgeOptions, "denyMode" | "exposeReasons" | "prefetch">>,
+    Partial<Pick<BridgeOptions, "denyMode" | "exposeReasons" | "prefetch" | "maxListens">>,
 ): BridgeOptions {
   return {
     client,
@@ -116,6 +164,7 @@ export function bridgeOptions(
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
     ...(options.prefetch !== undefined ? { prefetch: options.prefetch } : {}),
+    ...(options.maxListens !== undefined ? { maxListens: options.maxListens } : {}),
   };
 }
 
@@ -126,6 +175,14 @@ export function bridgeOptions(
  */
 export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   const { server, stderr } = options;
+  const maxListens = integerOption(
+    "openBridge",
+    "maxListens",
+    options.maxListens,
+    DEFAULT_MAX_LISTENS,
+    1,
+    100_000,
+  );
   const upstream = new StdioClientTransport({
     command: server.command,
     args: [...server.args],
@@ -150,6 +207,16 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   >();
   /** The same, by the client's id (for its cancellations). */
   const proxyIdOf = new Map<RequestId, number>();
+  /**
+   * The proxy's ids of the client's `subscriptions/listen` requests the server holds (each one also
+   * in `forwarded`). The server stamps a subscription's notifications with the id its listen
+   * reached it under, the proxy's: the stamp is put back to the client's id here, on the server's
+   * side of the guard, so the guard (and an HTTP front past it) knows a subscription by the id the
+   * listen had when it was decided. A notification stamped with any other id is nobody's.
+   */
+  const listens = new Set<number>();
+  /** The proxy's ids of requests the client cancelled lately, oldest first (see below). */
+  const cancelledIds = new Set<number>();
   const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
     new Promise((resolve, reject) => {
       const id = ++lastId;
@@ -217,7 +284,17 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
   });
   // Forwarded messages not yet written, so nothing the server answered is lost when it exits.
-  const toClient = new Set<Promise<void>>();
+  const writing = new Set<Promise<void>>();
+  /** Sends to the client's side, through the guard. */
+  const toClient = (message: JSONRPCMessage, relatedRequestId?: RequestId): void => {
+    const sent = downstream
+      .send(message, relatedRequestId !== undefined ? { relatedRequestId } : undefined)
+      .catch((error: unknown) => {
+        if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
+      });
+    writing.add(sent);
+    void sent.finally(() => writing.delete(sent));
+  };
   let ending: BridgeEnd["by"] | undefined;
   let exitCode: number | null = null;
   let signal: NodeJS.Signals | null = null;
@@ -245,8 +322,21 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       return;
     }
     if (typeof m.id === "string" || typeof m.id === "number") {
+      const listen = m.method === "subscriptions/listen";
+      if (listen && listens.size >= maxListens) {
+        toClient({
+          jsonrpc: "2.0",
+          id: m.id,
+          error: {
+            code: LISTEN_LIMIT_CODE,
+            message: `mcp-pdp proxy: too many open subscriptions/listen requests (at most ${String(maxListens)}); cancel one first`,
+          },
+        });
+        return;
+      }
       const id = ++lastId;
       proxyIdOf.set(m.id, id);
+      if (listen) listens.add(id);
       const token = m.params?._meta?.progressToken;
       if (typeof token === "string" || typeof token === "number") {
         forwarded.set(id, { id: m.id, method: m.method, token });
@@ -267,6 +357,22 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       // Not one of the client's requests the server holds: nothing to cancel.
       if (id === undefined) return;
       toServer({ ...message, params: { ...m.params, requestId: id } } as JSONRPCMessage);
+      // A server told to cancel a request never answers it (the SDKs' do not), so it ends here:
+      // otherwise each cancelled request, a listen above all, would be held until the process
+      // exits. The guard holds the client's id as cancelled until an answer comes; it gets this
+      // one, and drops it. A late answer of the server finds no request and is dropped too.
+      forwarded.delete(id);
+      proxyIdOf.delete(cancelled as RequestId);
+      listens.delete(id);
+      cancelledIds.add(id);
+      if (cancelledIds.size > REMEMBERED_CANCELLED) {
+        cancelledIds.delete(cancelledIds.values().next().value as number);
+      }
+      toClient({
+        jsonrpc: "2.0",
+        id: cancelled as RequestId,
+        error: { code: CANCELLED_CODE, message: "mcp-pdp proxy: cancelled by the client" },
+      });
       return;
     }
     toServer(message);
@@ -275,6 +381,7 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     const m = message as {
       id?: unknown;
       method?: unknown;
+      params?: unknown;
       result?: unknown;
       error?: { message?: unknown; code?: unknown };
     };
@@ -291,6 +398,8 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       }
       const client = forwarded.get(id);
       if (client === undefined) {
+        // An answer to a request the client cancelled, sent before the server saw the cancel.
+        if (cancelledIds.delete(id)) return;
         // No request of the client's holds this id: its answer has nobody to go to.
         line(
           stderr,
@@ -300,6 +409,13 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       }
       forwarded.delete(id);
       proxyIdOf.delete(client.id);
+      if (listens.delete(id) && stampOf(m.result) !== undefined) {
+        // The end of a subscription: its result names it as its notifications did.
+        message = {
+          ...message,
+          result: restamped(m.result as Record<string, unknown>, client.id),
+        };
+      }
       if (client.method === "initialize") {
         if (m.result !== undefined) {
           serverCapabilities = (m.result as { capabilities?: unknown }).capabilities;
@@ -308,33 +424,41 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       }
       message = { ...message, id: client.id };
       relatedRequestId = client.id;
-    } else if (m.method === "notifications/progress") {
-      // The token is the proxy's id of the request: progress goes to that request's client, under
-      // the token the client chose; any other is nobody's.
-      const params = (message as { params?: Record<string, unknown> }).params;
-      const token = params?.progressToken;
-      const client = typeof token === "number" ? forwarded.get(token) : undefined;
-      if (client?.token === undefined) return;
-      message = {
-        ...message,
-        params: { ...params, progressToken: client.token },
-      };
-      relatedRequestId = client.id;
+    } else if (m.method !== undefined && m.id === undefined) {
+      const stamp = stampOf(m.params);
+      if (stamp !== undefined) {
+        // A notification of a subscription: it goes to the client whose listen is open under
+        // that id, stamped with the client's id; any other (a stale or made-up id) goes nowhere.
+        const client =
+          typeof stamp === "number" && listens.has(stamp) ? forwarded.get(stamp) : undefined;
+        if (client === undefined) return;
+        message = {
+          ...message,
+          params: restamped(m.params as Record<string, unknown>, client.id),
+        };
+        relatedRequestId = client.id;
+      } else if (m.method === "notifications/progress") {
+        // The token is the proxy's id of the request: progress goes to that request's client,
+        // under the token the client chose; any other is nobody's.
+        const params = m.params as Record<string, unknown> | undefined;
+        const token = params?.progressToken;
+        const client = typeof token === "number" ? forwarded.get(token) : undefined;
+        if (client?.token === undefined) return;
+        message = {
+          ...message,
+          params: { ...params, progressToken: client.token },
+        };
+        relatedRequestId = client.id;
+      }
     }
-    const sent = downstream
-      .send(message, relatedRequestId !== undefined ? { relatedRequestId } : undefined)
-      .catch((error: unknown) => {
-        if (!clientClosed) line(stderr, `cannot forward to the client: ${String(error)}`);
-      });
-    toClient.add(sent);
-    void sent.finally(() => toClient.delete(sent));
+    toClient(message, relatedRequestId);
   };
 
   const closeClient = async (): Promise<void> => {
     if (clientClosed) return;
     clientClosed = true;
     // Bounded: a client that stopped reading must not keep the proxy alive.
-    await within(Promise.allSettled([...toClient]), 2000);
+    await within(Promise.allSettled([...writing]), 2000);
     await downstream.close().catch(() => undefined);
     settle();
   };

@@ -8,7 +8,13 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { classifyInboundRequest } from "@modelcontextprotocol/server";
-import { type Bridge, type ServerCommand, bridgeOptions, openBridge } from "./bridge.js";
+import {
+  type Bridge,
+  DEFAULT_MAX_LISTENS,
+  type ServerCommand,
+  bridgeOptions,
+  openBridge,
+} from "./bridge.js";
 import { ModernFront, answer } from "./modern.js";
 
 /** Options of {@link runHttpProxy}. */
@@ -31,9 +37,16 @@ export interface HttpProxyOptions {
    * How long a session may go without a request (and with no request or stream open) before its
    * server process is stopped and its slot freed, in milliseconds; `0` keeps idle sessions until
    * the client deletes them. Clients that vanish without a DELETE would otherwise hold their
-   * server process, and a slot of `maxSessions`, for good. @defaultValue 1,800,000 (30 minutes)
+   * server process, and a slot of `maxSessions`, for good. The process shared by 2026-07-28
+   * requests is stopped the same way once no request is in flight and no listen is open, and
+   * started again (its lists read again) by the next request. @defaultValue 1,800,000 (30 minutes)
    */
   readonly sessionIdleMs?: number;
+  /**
+   * 2026-07-28 `subscriptions/listen` streams open at once; one more is answered 503 (`-32000`)
+   * before it is decided or reaches the server. @defaultValue 256
+   */
+  readonly maxListens?: number;
   /** Largest request body accepted, in bytes. @defaultValue 4 MiB */
   readonly maxBodyBytes?: number;
   /**
@@ -178,6 +191,15 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
       return bridge;
     },
     mayStart: () => sessions.size + starting < maxSessions,
+    idleMs,
+    maxListens: integerOption(
+      "runHttpProxy",
+      "maxListens",
+      options.maxListens,
+      DEFAULT_MAX_LISTENS,
+      1,
+      100_000,
+    ),
     report: (text) => {
       options.stderr.write(`mcp-pdp proxy: ${text}\n`);
     },

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { boundedText } from "@mcp-pdp/core";
 import type {
   Transport,
   TransportSendOptions,
@@ -13,7 +14,7 @@ import {
   PerRequestHTTPServerTransport,
   ProtocolErrorCode,
 } from "@modelcontextprotocol/server";
-import type { Bridge } from "./bridge.js";
+import { type Bridge, DEFAULT_MAX_LISTENS, restamped, stampOf } from "./bridge.js";
 
 /**
  * The 2026-07-28-era revisions served without a session. The server's own `server/discover` still
@@ -30,13 +31,18 @@ const UNSUPPORTED_VERSION = ProtocolErrorCode.UnsupportedProtocolVersion;
 interface Exchange {
   readonly transport: PerRequestHTTPServerTransport;
   readonly id: RequestId;
+  /** A `subscriptions/listen`: its response is a stream the subscription's notifications go to. */
+  readonly listen: boolean;
 }
 
 /**
  * The client side of the one bridge all 2026-07-28 requests share. Each HTTP request is one
  * exchange; its request gets an id of the hub's before it enters the bridge, so callers picking
  * the same ids (every client starts at 0 or 1) never meet: an answer goes back to the exchange
- * that holds its id, and to nobody else.
+ * that holds its id, and to nobody else. A `subscriptions/listen` is an exchange that stays open:
+ * the bridge hands back its notifications stamped with the hub's id of the listen (the id the
+ * guard decided it under), and each goes to that listen's stream alone, stamped with its caller's
+ * own id.
  */
 export class PerRequestHTTPHub implements Transport {
   onclose?: () => void;
@@ -78,12 +84,17 @@ export class PerRequestHTTPHub implements Transport {
       if (this.#closed || typeof m.method !== "string") return;
       if (typeof m.id !== "string" && typeof m.id !== "number") return;
       hubId = ++this.#lastId;
-      this.#exchanges.set(hubId, { transport, id: m.id });
+      this.#exchanges.set(hubId, {
+        transport,
+        id: m.id,
+        listen: m.method === "subscriptions/listen",
+      });
       this.onmessage?.({ ...message, id: hubId }, extra);
     };
     transport.onclose = () => {
       if (hubId === undefined || !this.#exchanges.delete(hubId)) return;
-      // The caller went away before its answer: the server may stop working on it.
+      // The caller went away before its answer: the server may stop working on it (a listen's
+      // caller leaves this way: its subscription ends on the server).
       this.onmessage?.(
         {
           jsonrpc: "2.0",
@@ -105,28 +116,50 @@ export class PerRequestHTTPHub implements Transport {
       // An answer to an exchange already gone (its caller closed the request) has no reader.
       if (exchange === undefined || typeof m.id !== "number") return Promise.resolve();
       this.#exchanges.delete(m.id);
+      const result = (message as { result?: unknown }).result;
+      if (exchange.listen && stampOf(result) !== undefined) {
+        // The end of a subscription names it as its notifications did: by the caller's id.
+        const ended = restamped(result as Record<string, unknown>, exchange.id);
+        return exchange.transport.send({ ...message, id: exchange.id, result: ended });
+      }
       return exchange.transport.send({ ...message, id: exchange.id });
     }
     if (m.id !== undefined) {
-      // A request of the server's: a 2026-07-28 exchange cannot carry one back (its era asks for
-      // input through results), so the server is told at once rather than left waiting.
+      // A request of the server's (elicitation, sampling, roots): protocol revision 2026-07-28 has
+      // none. A server of that revision asks its client for input by answering the client's
+      // request with an `input_required` result, and an HTTP exchange of it has no way to carry a
+      // request to the caller. So the server is told at once that the method does not exist here,
+      // rather than left waiting.
       const id = m.id as RequestId;
+      const method = boundedText(m.method, 64);
       queueMicrotask(() => {
         this.onmessage?.({
           jsonrpc: "2.0",
           id,
           error: {
             code: NOT_RELAYED,
-            message: "mcp-pdp proxy: server requests are not relayed to 2026-07-28 HTTP callers",
+            message: `Method not found: ${method}: protocol revision 2026-07-28 has no requests from the server to the client (a server asks for input with an input_required result), so mcp-pdp proxy relays none to its HTTP callers`,
           },
         });
       });
       return Promise.resolve();
     }
+    const params = (message as { params?: unknown }).params;
+    const stamp = stampOf(params);
+    if (stamp !== undefined) {
+      // A notification of a subscription goes to the stream of the listen it is stamped with,
+      // under its caller's id; one stamped with an id that is no open listen goes nowhere.
+      const listen = typeof stamp === "number" ? this.#exchanges.get(stamp) : undefined;
+      if (listen?.listen !== true) return Promise.resolve();
+      return listen.transport.send(
+        { ...message, params: restamped(params as Record<string, unknown>, listen.id) },
+        { relatedRequestId: listen.id },
+      );
+    }
     const related = options?.relatedRequestId;
     const exchange = typeof related === "number" ? this.#exchanges.get(related) : undefined;
-    // A notification of no exchange (a list change, a log line) has no caller to go to: there is
-    // no `subscriptions/listen` stream yet.
+    // A notification of no exchange and no subscription (a log line, an unsolicited change) has no
+    // caller to go to.
     if (exchange === undefined) return Promise.resolve();
     return exchange.transport.send(message, { relatedRequestId: exchange.id });
   }
@@ -138,6 +171,16 @@ export interface ModernFrontOptions {
   readonly open: (client: Transport) => Promise<Bridge>;
   /** Whether a server process may start now (the proxy's session limit). */
   readonly mayStart: () => boolean;
+  /**
+   * `subscriptions/listen` streams open at once; one more is answered 503 before it is decided or
+   * reaches the server. @defaultValue 256
+   */
+  readonly maxListens?: number;
+  /**
+   * Milliseconds the shared server process may sit with no request in flight and no listen open
+   * before it is stopped (the next request starts it again); `0` keeps it. @defaultValue 0
+   */
+  readonly idleMs?: number;
   /** Where the front's own problems go. */
   readonly report: (text: string) => void;
 }
@@ -205,11 +248,39 @@ async function write(response: Response, res: ServerResponse): Promise<void> {
  */
 export class ModernFront {
   readonly #options: ModernFrontOptions;
+  readonly #maxListens: number;
+  readonly #idleMs: number;
   #running: { hub: PerRequestHTTPHub; bridge: Bridge } | undefined;
   #starting: Promise<{ hub: PerRequestHTTPHub; bridge: Bridge }> | undefined;
+  /** Requests being served, open listen streams included: while any is, the server is not idle. */
+  #serving = 0;
+  /** Listen streams open (or being opened). */
+  #listening = 0;
+  /** Stops the shared server once it has been idle for `idleMs`. */
+  #idle: NodeJS.Timeout | undefined;
 
   constructor(options: ModernFrontOptions) {
     this.#options = options;
+    this.#maxListens = options.maxListens ?? DEFAULT_MAX_LISTENS;
+    this.#idleMs = options.idleMs ?? 0;
+  }
+
+  /** (Re)starts the idle countdown once nothing is served. */
+  #watchIdle(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    if (this.#idleMs === 0 || this.#serving > 0 || this.#running === undefined) return;
+    this.#idle = setTimeout(() => {
+      const running = this.#running;
+      if (this.#serving > 0 || running === undefined) return;
+      // The next request starts a new process, whose lists are read again before it decides.
+      this.#running = undefined;
+      this.#options.report(
+        `the shared 2026-07-28 server idle for ${String(Math.round(this.#idleMs / 1000))} s, stopped`,
+      );
+      void running.bridge.close();
+    }, this.#idleMs);
+    this.#idle.unref();
   }
 
   /** Whether the shared server process runs (or is starting): it holds a session slot. */
@@ -244,6 +315,22 @@ export class ModernFront {
     req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
     res: ServerResponse,
   ): Promise<void> {
+    this.#serving++;
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    try {
+      await this.#serve(route, req, res);
+    } finally {
+      this.#serving--;
+      this.#watchIdle();
+    }
+  }
+
+  async #serve(
+    route: InboundModernRoute,
+    req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
+    res: ServerResponse,
+  ): Promise<void> {
     const message = route.message;
     const id = (message as { id?: unknown }).id;
     const revision = route.classification.revision;
@@ -265,14 +352,37 @@ export class ModernFront {
       res.writeHead(202).end();
       return;
     }
-    if (route.message.method === "subscriptions/listen") {
-      answer(res, 404, id, {
-        code: NOT_RELAYED,
-        message:
-          "mcp-pdp proxy: subscriptions/listen is not relayed yet; list again to see changes",
+    if (route.message.method !== "subscriptions/listen") {
+      await this.#relay(route, req, res);
+      return;
+    }
+    // Counted before anything is decided or started, so concurrent listens cannot pass it together.
+    if (this.#listening >= this.#maxListens) {
+      answer(res, 503, id, {
+        code: -32000,
+        message: `mcp-pdp proxy: too many open subscriptions/listen streams (at most ${String(this.#maxListens)}); try again later`,
       });
       return;
     }
+    this.#listening++;
+    try {
+      await this.#relay(route, req, res);
+    } finally {
+      this.#listening--;
+    }
+  }
+
+  /**
+   * Hands one request to the shared bridge and writes its answer: a JSON body, or an SSE stream
+   * (progress first, or a listen's notifications) that lasts until the answer or the caller leaves.
+   */
+  async #relay(
+    route: InboundModernRoute,
+    req: IncomingMessage & { auth?: MessageExtraInfo["authInfo"] },
+    res: ServerResponse,
+  ): Promise<void> {
+    const message = route.message;
+    const id = (message as { id?: unknown }).id;
     let running: { hub: PerRequestHTTPHub; bridge: Bridge } | undefined;
     try {
       running = await this.#hub();
@@ -308,6 +418,8 @@ export class ModernFront {
 
   /** Stops the shared server process, if one runs. */
   async close(): Promise<void> {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
     const running = this.#running ?? (await this.#starting?.catch(() => undefined));
     await running?.bridge.close();
   }

@@ -13,6 +13,8 @@ export interface StdioProxyOptions {
   readonly exposeReasons?: boolean;
   /** Read the server's lists before the first request is decided (see `openBridge`). @defaultValue true */
   readonly prefetch?: boolean;
+  /** `subscriptions/listen` requests open at once (see `openBridge`). @defaultValue 256 */
+  readonly maxListens?: number;
   /** The MCP client's side: the protocol in and out. */
   readonly stdin: Readable;
   readonly stdout: Writable;
