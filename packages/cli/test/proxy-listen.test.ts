@@ -31,6 +31,9 @@ const LISTENERS = `rules:
   - { name: listen, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_subscriptions] }, actions: [listen] }
   - { name: read, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes_resources] }, actions: [read] }
   - { name: tools, effect: allow, subjects: { roles: [listener] }, resources: { types: [notes], tools: [touch, emit, hang, ask] }, actions: ["*"] }
+  - { name: partial-listen, effect: allow, subjects: { roles: [reader-of-a] }, resources: { types: [notes_subscriptions] }, actions: [listen] }
+  - { name: partial-read, effect: allow, subjects: { roles: [reader-of-a] }, resources: { types: [notes_resources] }, actions: [read], when: [{ field: operation.uri, op: equals, value: "note://a" }] }
+  - { name: partial-touch, effect: allow, subjects: { roles: [reader-of-a] }, resources: { types: [notes], tools: [touch] }, actions: ["*"] }
 `;
 
 let dir: string;
@@ -165,6 +168,32 @@ describe("mcp-pdp proxy: subscriptions/listen over stdio (2026-07-28)", () => {
       await client.callTool({ name: "touch", arguments: { uri: "note://a" } });
       await settle();
       expect(updates).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("decides each update for the listen's caller as a read of its resource: one the caller may not read is withheld", async () => {
+    const client = await modernThroughProxy(
+      [...flags(["reader-of-a"]), "--", process.execPath, ...NODE_FLAGS, V2_SERVER],
+      {},
+    );
+    const updates: unknown[] = [];
+    client.setNotificationHandler("notifications/resources/updated", (notification) => {
+      updates.push(notification.params.uri);
+    });
+    try {
+      // The listen itself is allowed (the policy does not require each resource to be readable).
+      const subscription = await client.listen(
+        { resourceSubscriptions: ["note://a", "note://b"] },
+        { timeout: 10_000 },
+      );
+      await client.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      await client.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await until(() => updates.length > 0, "the update");
+      await settle();
+      expect(updates).toEqual(["note://a"]);
+      await subscription.close();
     } finally {
       await client.close();
     }
@@ -419,6 +448,32 @@ describe("mcp-pdp proxy --http: subscriptions/listen in the 2026-07-28 era", () 
       await stop(proxy);
     }
     expect(started(proxy.stderr())).toHaveLength(1);
+  });
+
+  it("decides each update for its listen's caller: one whose resource that caller may not read is withheld from that stream only", async () => {
+    const proxy = await httpProxy(V2_SERVER, {});
+    const alice = await caller(proxy.url, "alice", ["listener"]);
+    const bob = await caller(proxy.url, "bob", ["reader-of-a"]);
+    const toAlice = updatesOf(alice);
+    const toBob = updatesOf(bob);
+    try {
+      const uris = { resourceSubscriptions: ["note://a", "note://b"] };
+      const subscriptions = [
+        await alice.listen(uris, { timeout: 10_000 }),
+        await bob.listen(uris, { timeout: 10_000 }),
+      ];
+      await alice.callTool({ name: "touch", arguments: { uri: "note://b" } });
+      await alice.callTool({ name: "touch", arguments: { uri: "note://a" } });
+      await until(() => toAlice.length === 2 && toBob.length > 0, "the updates");
+      await settle();
+      expect(toAlice.map((u) => (u as { uri: string }).uri)).toEqual(["note://b", "note://a"]);
+      expect(toBob.map((u) => (u as { uri: string }).uri)).toEqual(["note://a"]);
+      for (const subscription of subscriptions) await subscription.close();
+    } finally {
+      await alice.close();
+      await bob.close();
+      await stop(proxy);
+    }
   });
 
   it("decides each listen for its own caller: a denied one gets -32010 and never reaches the server; two callers using the same listen id each get only their own subscription's updates", async () => {
