@@ -13,7 +13,7 @@ import {
   readMcpPdpEnv,
 } from "../src/env.js";
 import { ConfigError } from "../src/errors.js";
-import { resolveMapping } from "../src/mapping.js";
+import { mapRequest, resolveMapping } from "../src/mapping.js";
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -197,6 +197,38 @@ describe("mappingFromEnv", () => {
   it("fails at start-up on a bad value, naming the variable", () => {
     const error = configError(() => mappingFromEnv({ MCP_PDP_TOOL_NAMES: "lowercase" }));
     expect(error.message).toContain("MCP_PDP_TOOL_NAMES");
+  });
+
+  it("reads MCP_PDP_MAX_NAME_LENGTH and MCP_PDP_MAX_URI_LENGTH into the mapping's bounds", () => {
+    const options = mappingFromEnv({
+      MCP_PDP_MAX_NAME_LENGTH: " 64 ",
+      MCP_PDP_MAX_URI_LENGTH: "65536",
+    });
+    expect(options).toEqual({ maxNameLength: 64, maxUriLength: 65_536 });
+    const mapping = resolveMapping(options);
+    expect(mapping.maxNameLength).toBe(64);
+    expect(mapping.maxUriLength).toBe(65_536);
+    expect(mapRequest("tools/call", { name: "t".repeat(65) }, mapping).problem).toMatch(
+      /longer than 64/,
+    );
+    expect(mappingFromEnv({ MCP_PDP_MAX_NAME_LENGTH: "1" })).toEqual({ maxNameLength: 1 });
+  });
+
+  it.each([
+    ["MCP_PDP_MAX_NAME_LENGTH", "0"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "-5"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "1.5"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "1e3"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "0x100"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "long"],
+    ["MCP_PDP_MAX_URI_LENGTH", "65537"],
+    ["MCP_PDP_MAX_URI_LENGTH", "0"],
+    ["MCP_PDP_MAX_URI_LENGTH", "4 KiB"],
+  ])("refuses %s=%s, naming the variable and the accepted range", (name, value) => {
+    const error = configError(() => mappingFromEnv({ [name]: value }));
+    expect(error.message).toBe(
+      `Invalid environment variable: ${name}: expected an integer from 1 to 65536, got ${JSON.stringify(value)}`,
+    );
   });
 });
 
