@@ -206,6 +206,18 @@ export interface JwtIdentityOptions {
   readonly requireExpiry?: boolean;
   /** Header carrying the token. @defaultValue `"authorization"` */
   readonly header?: string;
+  /**
+   * Where the token is in the header's value: the first capture group of this pattern, matched at
+   * the start of the value as Python's `re.match` does (what follows the match is ignored unless
+   * the pattern ends with `$`), blanks around it trimmed. For example `/Token (\S+)/` for
+   * `X-Auth: Token <jwt>`. A value it does not match gives an unauthenticated subject; when the
+   * header is absent, the token of the SDK's auth info is taken as it is. A pattern without a
+   * capture group, or with the `g` or `y` flag (its `lastIndex` would carry over from one request
+   * to the next), is refused with a {@link ConfigError}.
+   * @defaultValue none: `Bearer <token>` (the scheme in any case) in `authorization`, the whole
+   * trimmed value of another header
+   */
+  readonly tokenPattern?: RegExp;
   /** Claim holding the subject id. @defaultValue `"sub"` */
   readonly subjectClaim?: string;
   /** Claim holding roles (array or space-separated string). @defaultValue `"roles"` */
@@ -215,6 +227,33 @@ export interface JwtIdentityOptions {
 }
 
 const VOLATILE_CLAIMS = new Set(["iat", "exp", "nbf", "jti"]);
+
+/** The token's extractor for {@link JwtIdentityOptions.tokenPattern}, validated. */
+function tokenExtractor(pattern: RegExp): (value: string) => string | undefined {
+  if (!(pattern instanceof RegExp)) {
+    throw new ConfigError("jwtIdentity: tokenPattern must be a RegExp");
+  }
+  if (pattern.global || pattern.sticky) {
+    throw new ConfigError(
+      `jwtIdentity: tokenPattern ${String(pattern)} must not have the g or y flag: it is used for every request, and its lastIndex would carry over from one to the next`,
+    );
+  }
+  // An empty alternative matches "", so the match holds one slot per capture group.
+  const groups = (new RegExp(`(?:${pattern.source})|`, pattern.flags).exec("")?.length ?? 1) - 1;
+  if (groups === 0) {
+    throw new ConfigError(
+      `jwtIdentity: tokenPattern ${String(pattern)} has no capture group; its first group is the token`,
+    );
+  }
+  // Sticky from index 0: anchored at the start of the value, whatever the m flag says. Our own
+  // copy, reset before each use (exec is synchronous, so no other request can see its lastIndex).
+  const anchored = new RegExp(pattern.source, `${pattern.flags}y`);
+  return (value) => {
+    anchored.lastIndex = 0;
+    const token = anchored.exec(value)?.[1]?.trim();
+    return token === "" ? undefined : token;
+  };
+}
 
 /** Validates JWT options and builds the key, refusing configurations open to algorithm confusion. */
 function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
@@ -285,6 +324,8 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const subjectClaim = options.subjectClaim ?? "sub";
   const rolesClaim = options.rolesClaim ?? "roles";
   const tenantClaim = options.tenantClaim ?? "tenant";
+  const extract =
+    options.tokenPattern !== undefined ? tokenExtractor(options.tokenPattern) : undefined;
   const verifyOptions = {
     algorithms: [...options.algorithms],
     clockTolerance: options.clockToleranceSeconds ?? 30,
@@ -299,13 +340,20 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
       : {}),
   };
   return async function jwt(context) {
-    const raw =
-      getHeader(context.headers, header) ??
-      (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
-    if (raw === undefined) return anonymous("missing bearer token");
-    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
-    const token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
-    if (!token) return anonymous("malformed authorization header");
+    const value = getHeader(context.headers, header);
+    let token: string | undefined;
+    if (extract !== undefined && value !== undefined) {
+      token = extract(value);
+      if (token === undefined) return anonymous(`header ${header} does not match tokenPattern`);
+    } else {
+      const raw = value ?? (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
+      if (raw === undefined) {
+        return anonymous(extract ? `missing header ${header}` : "missing bearer token");
+      }
+      const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
+      token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
+      if (!token) return anonymous("malformed authorization header");
+    }
     let payload: JWTPayload;
     try {
       payload = (

@@ -385,6 +385,77 @@ describe("jwtIdentity with HS256", () => {
   });
 });
 
+describe("jwtIdentity with a tokenPattern", () => {
+  const withPattern = (tokenPattern: RegExp, header = "X-Auth") =>
+    jwtIdentity({ algorithms: ["HS256"], secret: SECRET, header, tokenPattern });
+
+  it("takes the first capture group as the token", async () => {
+    const resolve = withPattern(/Token (\S+)/);
+    const token = await hs256({ sub: "ada" });
+    expect(await resolve({ headers: { "x-auth": `Token ${token}` } })).toMatchObject({
+      id: "ada",
+      authenticated: true,
+    });
+    // What follows the match is ignored, as with Python's re.match; blanks around the group go.
+    const loose = withPattern(/[Bb]earer (.+)/, "authorization");
+    expect((await loose({ headers: { authorization: `bearer ${token}  ` } })).id).toBe("ada");
+    expect((await resolve({ headers: { "x-auth": `Token ${token} v=1` } })).id).toBe("ada");
+  });
+
+  it("matches at the start of the value only, whatever the m flag says", async () => {
+    const token = await hs256({ sub: "ada" });
+    for (const pattern of [/Token (\S+)/, /Token (\S+)/m, /(?:x|Token) (\S+)/]) {
+      const resolve = withPattern(pattern);
+      const subject = await resolve({ headers: { "x-auth": `Basic x Token ${token}` } });
+      expectAnonymous(subject);
+      expect(subject.attributes?.identity_error).toBe("header X-Auth does not match tokenPattern");
+      expect(await resolve({ headers: { "x-auth": `Token ${token}` } })).toMatchObject({
+        id: "ada",
+      });
+    }
+    const multiline = withPattern(/Token (\S+)/m);
+    expectAnonymous(await multiline({ headers: { "x-auth": `junk\nToken ${token}` } }));
+  });
+
+  it("gives the same answer on every call (its own pattern keeps no lastIndex between calls)", async () => {
+    const pattern = /Token (\S+)/i;
+    const resolve = withPattern(pattern);
+    const context = { headers: { "x-auth": `Token ${await hs256({ sub: "ada" })}` } };
+    for (let i = 0; i < 3; i++) expect((await resolve(context)).id).toBe("ada");
+    expect(pattern.lastIndex).toBe(0);
+  });
+
+  it("gives an unauthenticated subject for an empty group or a bad token, never a guessed one", async () => {
+    const resolve = withPattern(/Token ?(\S*)/);
+    expectAnonymous(await resolve({ headers: { "x-auth": "Token " } }));
+    const forged = await hs256(
+      { sub: "admin" },
+      { secret: new TextEncoder().encode("another-secret-another-secret-another") },
+    );
+    expectAnonymous(await resolve({ headers: { "x-auth": `Token ${forged}` } }));
+  });
+
+  it("uses the auth info's token as it is when the header is absent", async () => {
+    const resolve = withPattern(/Token (\S+)/);
+    const token = await hs256({ sub: "ada" });
+    expect((await resolve({ authInfo: { token, clientId: "c", scopes: [] } })).id).toBe("ada");
+    const missing = await resolve({});
+    expectAnonymous(missing);
+    expect(missing.attributes?.identity_error).toBe("missing header X-Auth");
+  });
+
+  it.each([
+    [/Token (\S+)/g, /g or y flag.*lastIndex/],
+    [/Token (\S+)/y, /g or y flag.*lastIndex/],
+    [/Token \S+/, /no capture group/],
+    [/Token (?:\S+)/, /no capture group/],
+    ["Token (.+)" as unknown as RegExp, /must be a RegExp/],
+  ])("refuses %s with a ConfigError", (tokenPattern, message) => {
+    expect(() => withPattern(tokenPattern)).toThrow(ConfigError);
+    expect(() => withPattern(tokenPattern)).toThrow(message);
+  });
+});
+
 describe("jwtIdentity with RS256", () => {
   let privateKey: CryptoKey;
   let publicPem: string;
