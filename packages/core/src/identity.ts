@@ -431,17 +431,26 @@ export interface EunomiaIdentityOptions {
    * sent): only then is the agent authenticated. @defaultValue false
    */
   readonly trusted?: boolean;
+  /**
+   * Add the attribute `api_key` as eunomia-mcp 0.3.10 sends it: the `Authorization` header with
+   * every `"Bearer "` (that case only) removed, left out when the header is absent or empty. It
+   * reaches the PDP as it is, so a rule keyed on it (a deny for a revoked key) still matches; audit
+   * events never carry subject attributes, so it does not reach them. @defaultValue false
+   */
+  readonly apiKey?: boolean;
 }
 
 /**
  * Eunomia's identity headers: `X-Agent-ID` is the subject, `X-User-ID` and `User-Agent` become
- * attributes (`agent_id`, `user_id`, `user_agent`). Any client can send these headers, so the
+ * attributes (`agent_id`, `user_id`, `user_agent`), and with `apiKey` the `Authorization` header
+ * becomes `api_key`. Any client can send these headers, so the
  * subject is unauthenticated unless `trusted` says a gateway sets them. Eunomia policies match
  * on the attributes, not on `authenticated`; it matters to `requireAuth()` checks, to `firstIdentity`
  * and to adapters that refuse unauthenticated callers.
  */
 export function eunomiaIdentity(options: EunomiaIdentityOptions = {}): IdentityResolver {
   const trusted = options.trusted ?? false;
+  const apiKey = options.apiKey ?? false;
   return function eunomia(context) {
     const agent = getHeader(context.headers, "x-agent-id");
     const user = getHeader(context.headers, "x-user-id");
@@ -449,6 +458,12 @@ export function eunomiaIdentity(options: EunomiaIdentityOptions = {}): IdentityR
     const attributes: Record<string, unknown> = { agent_id: agent ?? "unknown" };
     if (user !== undefined) attributes.user_id = user;
     if (userAgent !== undefined) attributes.user_agent = userAgent;
+    if (apiKey) {
+      const authorization = getHeader(context.headers, "authorization");
+      // eunomia-mcp skips an empty header (Python's `if api_key:`) and removes the scheme with
+      // Python's str.replace: every occurrence, case-sensitively.
+      if (authorization) attributes.api_key = authorization.replaceAll("Bearer ", "");
+    }
     return { id: agent ?? "unknown", authenticated: trusted && agent !== undefined, attributes };
   };
 }

@@ -27,6 +27,8 @@ import {
   jwtIdentity,
 } from "../src/identity.js";
 import type { Subject } from "../src/model.js";
+import { Authorizer } from "../src/authorizer.js";
+import { functionPdp, memoryAuditSink } from "../src/testing.js";
 
 const SECRET = "a-test-secret-that-is-long-enough-for-hs256";
 const secretBytes = new TextEncoder().encode(SECRET);
@@ -786,6 +788,47 @@ describe("eunomiaIdentity", () => {
       attributes: { agent_id: "claude" },
     });
     expect((await trusted({})).authenticated).toBe(false);
+  });
+
+  it("adds api_key with apiKey, as eunomia-mcp sends it: Authorization with every `Bearer ` removed", async () => {
+    const withKey = eunomiaIdentity({ apiKey: true });
+    const key = async (authorization?: string) =>
+      (
+        await withKey({
+          headers: {
+            "x-agent-id": "bot",
+            ...(authorization !== undefined ? { authorization } : {}),
+          },
+        })
+      ).attributes?.api_key;
+    expect(await key("Bearer key-123")).toBe("key-123");
+    expect(await key("raw-key")).toBe("raw-key");
+    expect(await key("bearer low")).toBe("bearer low");
+    expect(await key("Bearer a Bearer b")).toBe("a b");
+    expect(await key("")).toBeUndefined();
+    expect(await key(undefined)).toBeUndefined();
+    // Without the option the header is not read.
+    expect(
+      (await resolve({ headers: { "x-agent-id": "bot", authorization: "Bearer k" } })).attributes,
+    ).toEqual({ agent_id: "bot" });
+  });
+
+  it("keeps the api_key out of audit events", async () => {
+    const audit = memoryAuditSink();
+    const secretKey = "eunomia_api_key_in_core_7777";
+    const authorizer = new Authorizer({
+      pdp: functionPdp((r) => r.subject.attributes?.api_key === secretKey),
+      identity: eunomiaIdentity({ apiKey: true }),
+      audit,
+    });
+    const outcome = await authorizer.authorize(
+      "tools/call",
+      { name: "t" },
+      { headers: { "x-agent-id": "bot", authorization: `Bearer ${secretKey}` } },
+    );
+    expect(outcome).toMatchObject({ kind: "decided", decision: { allow: true } });
+    expect(audit.events).toHaveLength(1);
+    expect(JSON.stringify(audit.events)).not.toContain(secretKey);
   });
 
   it("gives an unauthenticated subject without X-Agent-ID", async () => {
