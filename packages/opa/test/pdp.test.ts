@@ -297,6 +297,16 @@ describe("opaPdp bulk checks", () => {
     expect(() => opaPdp({ batch: "sometimes" as never })).toThrow(ConfigError);
   });
 
+  it.each([
+    [true, 'opa: batch must be "auto" or "off", got true (for true, write "auto")'],
+    [false, 'opa: batch must be "auto" or "off", got false (for false, write "off")'],
+    ["sometimes", 'opa: batch must be "auto" or "off", got "sometimes"'],
+    [1, 'opa: batch must be "auto" or "off", got 1'],
+  ])("refuses batch: %j, naming the option and the accepted values", (batch, message) => {
+    expect(() => opaPdp({ batch: batch as never })).toThrow(ConfigError);
+    expect(() => opaPdp({ batch: batch as never })).toThrow(message);
+  });
+
   it("filters a 500-item list on open-source OPA without a MaxListenersExceededWarning", async () => {
     fake.setPolicy((i) => {
       const input = inputOf(i);
@@ -511,6 +521,11 @@ describe("opaFromEnv", () => {
     await auto.checkMany([call("a"), call("b")]);
     expect(fake.batchAttempts()).toBe(1);
     expect(() => opaFromEnv({}, { OPA_BATCH: "no" })).toThrow(/OPA_BATCH/);
+    for (const value of ["true", "false", "on", "AUTO"]) {
+      expect(() => opaFromEnv({}, { OPA_BATCH: value })).toThrow(
+        `Invalid environment variable: OPA_BATCH: expected one of auto, off, got "${value}"`,
+      );
+    }
   });
 
   it("names a bad variable, without showing the token", () => {
