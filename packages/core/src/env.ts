@@ -170,6 +170,7 @@ export const MCP_PDP_ENV = {
   MCP_PDP_JWT_AUDIENCE: envValue.string(),
   MCP_PDP_JWT_SUBJECT_CLAIM: envValue.string(),
   MCP_PDP_JWT_ROLES_CLAIM: envValue.string(),
+  MCP_PDP_JWT_VERIFIED_CACHE_MS: envValue.integer(0, 3_600_000),
   MCP_PDP_CACHE_ALLOW_TTL_MS: envValue.integer(0),
   MCP_PDP_CACHE_DENY_TTL_MS: envValue.integer(0),
   MCP_PDP_CACHE_MAX: envValue.integer(1),
@@ -268,6 +269,9 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
             : {}),
           ...(e.MCP_PDP_JWT_ROLES_CLAIM !== undefined
             ? { rolesClaim: e.MCP_PDP_JWT_ROLES_CLAIM }
+            : {}),
+          ...(e.MCP_PDP_JWT_VERIFIED_CACHE_MS !== undefined
+            ? { verifiedCacheMs: e.MCP_PDP_JWT_VERIFIED_CACHE_MS }
             : {}),
         });
       } catch (error) {

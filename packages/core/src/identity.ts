@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { Subject } from "./model.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, integerOption } from "./errors.js";
 import { checkHmacSecret } from "./hmac.js";
 import { seal } from "./sealed.js";
 
@@ -224,6 +224,78 @@ export interface JwtIdentityOptions {
   readonly rolesClaim?: string;
   /** Claim holding the tenant. @defaultValue `"tenant"` */
   readonly tenantClaim?: string;
+  /**
+   * Milliseconds a successful verification is remembered, keyed by the exact token, so the same
+   * token is not verified again (on HTTP, `identityChallenge` and the guard resolve every request
+   * twice, and a session presents one token on every request). At most 1024 tokens are remembered
+   * per resolver (the least recently used is forgotten first; tokens over 8 KiB are never kept),
+   * and failures never are. A remembered token is still refused from the moment verifying it
+   * would fail on time: its `exp` (and `nbf`) are checked on every use with `clockToleranceSeconds`,
+   * exactly as jose checks them. The trade-off: within the window, what verification would learn
+   * anew is not seen; a key removed from the JWKS keeps accepting the tokens verified with it
+   * up to this long. `0` verifies every time. At most 3600000 (an hour).
+   * @defaultValue 30000
+   */
+  readonly verifiedCacheMs?: number;
+}
+
+/** The default {@link JwtIdentityOptions.verifiedCacheMs}. */
+const DEFAULT_VERIFIED_CACHE_MS = 30_000;
+/** Tokens one {@link jwtIdentity} remembers as verified. */
+const VERIFIED_MAX_ENTRIES = 1024;
+/** Longer tokens are verified every time, so the memo stays small (1024 × 8 KiB at most). */
+const VERIFIED_MAX_TOKEN_LENGTH = 8192;
+
+/** A verification remembered by {@link verifiedMemo}. */
+interface Verified {
+  readonly subject: Subject;
+  /** `Date.now()` from which the entry is no longer used. */
+  readonly until: number;
+  readonly exp: number | undefined;
+  readonly nbf: number | undefined;
+}
+
+/**
+ * Successful verifications, by token, least recently used first (a Map keeps insertion order; a
+ * hit is moved to the end). An entry is used only within its window and while the token's `exp`
+ * and `nbf` still pass jose's own checks (whole seconds, `clockTolerance` either way), so time
+ * refuses a remembered token exactly when it would refuse a verified one.
+ */
+function verifiedMemo(windowMs: number, toleranceSeconds: number) {
+  const entries = new Map<string, Verified>();
+  return {
+    get(token: string): Subject | undefined {
+      const entry = entries.get(token);
+      if (entry === undefined) return undefined;
+      const nowMs = Date.now();
+      const now = Math.floor(nowMs / 1000);
+      if (
+        nowMs >= entry.until ||
+        (entry.exp !== undefined && entry.exp <= now - toleranceSeconds) ||
+        (entry.nbf !== undefined && entry.nbf > now + toleranceSeconds)
+      ) {
+        entries.delete(token);
+        return undefined;
+      }
+      entries.delete(token);
+      entries.set(token, entry);
+      return entry.subject;
+    },
+    set(token: string, subject: Subject, payload: JWTPayload): void {
+      if (token.length > VERIFIED_MAX_TOKEN_LENGTH) return;
+      entries.delete(token);
+      if (entries.size >= VERIFIED_MAX_ENTRIES) {
+        const oldest = entries.keys().next();
+        if (oldest.done !== true) entries.delete(oldest.value);
+      }
+      entries.set(token, {
+        subject,
+        until: Date.now() + windowMs,
+        exp: typeof payload.exp === "number" ? payload.exp : undefined,
+        nbf: typeof payload.nbf === "number" ? payload.nbf : undefined,
+      });
+    },
+  };
 }
 
 const VOLATILE_CLAIMS = new Set(["iat", "exp", "nbf", "jti"]);
@@ -316,7 +388,8 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
  * The identity is a JWT bearer token verified with jose. A missing, malformed, expired or badly
  * signed token, or one without `exp` (unless `requireExpiry: false`), gives an unauthenticated
  * subject, never a guessed one. Set `audience` (and `issuer`) so that only tokens meant for this
- * server are accepted. Configuration errors throw at construction.
+ * server are accepted. Configuration errors throw at construction. A verified token is remembered
+ * for `verifiedCacheMs` (see there for the trade-off), and answered at once from then on.
  */
 export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const key = jwtKey(options);
@@ -326,9 +399,19 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const tenantClaim = options.tenantClaim ?? "tenant";
   const extract =
     options.tokenPattern !== undefined ? tokenExtractor(options.tokenPattern) : undefined;
+  const clockTolerance = options.clockToleranceSeconds ?? 30;
+  const memoMs = integerOption(
+    "jwtIdentity",
+    "verifiedCacheMs",
+    options.verifiedCacheMs,
+    DEFAULT_VERIFIED_CACHE_MS,
+    0,
+    3_600_000,
+  );
+  const memo = memoMs > 0 ? verifiedMemo(memoMs, clockTolerance) : undefined;
   const verifyOptions = {
     algorithms: [...options.algorithms],
-    clockTolerance: options.clockToleranceSeconds ?? 30,
+    clockTolerance,
     ...((options.requireExpiry ?? true) ? { requiredClaims: ["exp"] } : {}),
     ...(options.issuer !== undefined
       ? { issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer] }
@@ -339,21 +422,7 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
         }
       : {}),
   };
-  return async function jwt(context) {
-    const value = getHeader(context.headers, header);
-    let token: string | undefined;
-    if (extract !== undefined && value !== undefined) {
-      token = extract(value);
-      if (token === undefined) return anonymous(`header ${header} does not match tokenPattern`);
-    } else {
-      const raw = value ?? (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
-      if (raw === undefined) {
-        return anonymous(extract ? `missing header ${header}` : "missing bearer token");
-      }
-      const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
-      token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
-      if (!token) return anonymous("malformed authorization header");
-    }
+  const verify = async (token: string): Promise<Subject> => {
     let payload: JWTPayload;
     try {
       payload = (
@@ -374,7 +443,7 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
     const roles = stringList(payload[rolesClaim]);
     const tenant = payload[tenantClaim];
     const scopes = stringList(payload.scope ?? payload.scp);
-    return {
+    const subject: Subject = {
       id,
       authenticated: true,
       attributes,
@@ -382,6 +451,29 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
       ...(typeof tenant === "string" ? { tenant } : {}),
       ...(scopes ? { scopes } : {}),
     };
+    if (memo === undefined) return subject;
+    // Sealed: the same subject answers every request presenting this token.
+    memo.set(token, seal(subject), payload);
+    return subject;
+  };
+  // Not async: a remembered token is answered at once, so the Authorizer can decide in the same
+  // tick (with a synchronous PDP answer).
+  return function jwt(context) {
+    const value = getHeader(context.headers, header);
+    let token: string | undefined;
+    if (extract !== undefined && value !== undefined) {
+      token = extract(value);
+      if (token === undefined) return anonymous(`header ${header} does not match tokenPattern`);
+    } else {
+      const raw = value ?? (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
+      if (raw === undefined) {
+        return anonymous(extract ? `missing header ${header}` : "missing bearer token");
+      }
+      const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
+      token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
+      if (!token) return anonymous("malformed authorization header");
+    }
+    return memo?.get(token) ?? verify(token);
   };
 }
 

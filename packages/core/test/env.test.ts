@@ -323,6 +323,35 @@ describe("identityFromEnv", () => {
     expect(bad.authenticated).toBe(false);
   });
 
+  it("reads MCP_PDP_JWT_VERIFIED_CACHE_MS: a verified token is remembered unless it is 0", async () => {
+    const secret = "an-hmac-secret-long-enough-for-hs256!";
+    const token = await new SignJWT({ sub: "ada" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(secret));
+    const context = { headers: { authorization: `Bearer ${token}` } };
+    const env = {
+      MCP_PDP_IDENTITY: "jwt",
+      MCP_PDP_JWT_ALGORITHMS: "HS256",
+      MCP_PDP_JWT_SECRET: secret,
+    };
+    const remembering = identityFromEnv(env);
+    const first = await remembering(context);
+    expect(remembering(context)).toBe(first); // answered from the memo, at once
+    const verifying = identityFromEnv({ ...env, MCP_PDP_JWT_VERIFIED_CACHE_MS: "0" });
+    const again = await verifying(context);
+    expect(verifying(context)).toBeInstanceOf(Promise);
+    expect(await verifying(context)).not.toBe(again);
+    for (const bad of ["-1", "3600001", "30s"]) {
+      const error = configError(() =>
+        identityFromEnv({ ...env, MCP_PDP_JWT_VERIFIED_CACHE_MS: bad }),
+      );
+      expect(error.message).toBe(
+        `Invalid environment variable: MCP_PDP_JWT_VERIFIED_CACHE_MS: expected an integer from 0 to 3600000, got ${JSON.stringify(bad)}`,
+      );
+    }
+  });
+
   it("refuses an MCP_PDP_JWT_SECRET shorter than the algorithm's minimum, naming the variable", () => {
     const short = "0123456789abcdef0123456789abcde"; // 31 bytes
     const error = configError(() =>
