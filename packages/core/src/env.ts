@@ -135,6 +135,14 @@ export function readEnv<S extends Shape>(shape: S, env: Env = process.env): Pars
   return out as Parsed<S>;
 }
 
+/**
+ * The largest `MCP_PDP_MAX_NAME_LENGTH` and `MCP_PDP_MAX_URI_LENGTH` accepted: past it a request
+ * is no longer cached (the cache copies at most 65,536 characters of one) and the audit keeps only
+ * a bounded form anyway, so a larger value only makes oversized requests cheaper to send. Code may
+ * still set any positive integer.
+ */
+const MAX_LENGTH_FROM_ENV = 65_536;
+
 /** The generic `MCP_PDP_*` variables (and `MCP_SERVER_NAME`). */
 export const MCP_PDP_ENV = {
   MCP_SERVER_NAME: envValue.string(),
@@ -142,6 +150,8 @@ export const MCP_PDP_ENV = {
   MCP_PDP_TOOL_NAMES: envValue.oneOf(["normalize", "raw"]),
   MCP_PDP_FLATTEN_ARGUMENTS: envValue.boolean(),
   MCP_PDP_ARGUMENT_PREFIX: envValue.string(),
+  MCP_PDP_MAX_NAME_LENGTH: envValue.integer(1, MAX_LENGTH_FROM_ENV),
+  MCP_PDP_MAX_URI_LENGTH: envValue.integer(1, MAX_LENGTH_FROM_ENV),
   MCP_PDP_DENY_MODE: envValue.oneOf(["error", "tool-result", "not-found"]),
   MCP_PDP_EXPOSE_REASONS: envValue.boolean(),
   MCP_PDP_AUDIT: envValue.string(),
@@ -160,6 +170,7 @@ export const MCP_PDP_ENV = {
   MCP_PDP_JWT_AUDIENCE: envValue.string(),
   MCP_PDP_JWT_SUBJECT_CLAIM: envValue.string(),
   MCP_PDP_JWT_ROLES_CLAIM: envValue.string(),
+  MCP_PDP_JWT_VERIFIED_CACHE_MS: envValue.integer(0, 3_600_000),
   MCP_PDP_CACHE_ALLOW_TTL_MS: envValue.integer(0),
   MCP_PDP_CACHE_DENY_TTL_MS: envValue.integer(0),
   MCP_PDP_CACHE_MAX: envValue.integer(1),
@@ -176,7 +187,11 @@ export function readMcpPdpEnv(env: Env = process.env): McpPdpEnv {
   return readEnv(MCP_PDP_ENV, env);
 }
 
-/** Mapping options from `MCP_SERVER_NAME` and `MCP_PDP_*`. */
+/**
+ * Mapping options from `MCP_SERVER_NAME`, `MCP_PDP_BYPASSED_METHODS`, `MCP_PDP_TOOL_NAMES`,
+ * `MCP_PDP_FLATTEN_ARGUMENTS`, `MCP_PDP_ARGUMENT_PREFIX`, `MCP_PDP_MAX_NAME_LENGTH` and
+ * `MCP_PDP_MAX_URI_LENGTH` (integers from 1 to 65,536).
+ */
 export function mappingFromEnv(env: Env = process.env): MappingOptions {
   const e = readMcpPdpEnv(env);
   return {
@@ -189,6 +204,10 @@ export function mappingFromEnv(env: Env = process.env): MappingOptions {
     ...(e.MCP_PDP_ARGUMENT_PREFIX !== undefined
       ? { argumentPrefix: e.MCP_PDP_ARGUMENT_PREFIX }
       : {}),
+    ...(e.MCP_PDP_MAX_NAME_LENGTH !== undefined
+      ? { maxNameLength: e.MCP_PDP_MAX_NAME_LENGTH }
+      : {}),
+    ...(e.MCP_PDP_MAX_URI_LENGTH !== undefined ? { maxUriLength: e.MCP_PDP_MAX_URI_LENGTH } : {}),
   };
 }
 
@@ -250,6 +269,9 @@ export function identityFromEnv(env: Env = process.env): IdentityResolver {
             : {}),
           ...(e.MCP_PDP_JWT_ROLES_CLAIM !== undefined
             ? { rolesClaim: e.MCP_PDP_JWT_ROLES_CLAIM }
+            : {}),
+          ...(e.MCP_PDP_JWT_VERIFIED_CACHE_MS !== undefined
+            ? { verifiedCacheMs: e.MCP_PDP_JWT_VERIFIED_CACHE_MS }
             : {}),
         });
       } catch (error) {

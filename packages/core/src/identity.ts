@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { createPublicKey, createSecretKey, type KeyObject } from "node:crypto";
 import type { Subject } from "./model.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, integerOption } from "./errors.js";
 import { checkHmacSecret } from "./hmac.js";
 import { seal } from "./sealed.js";
 
@@ -206,15 +206,126 @@ export interface JwtIdentityOptions {
   readonly requireExpiry?: boolean;
   /** Header carrying the token. @defaultValue `"authorization"` */
   readonly header?: string;
+  /**
+   * Where the token is in the header's value: the first capture group of this pattern, matched at
+   * the start of the value as Python's `re.match` does (what follows the match is ignored unless
+   * the pattern ends with `$`), blanks around it trimmed. For example `/Token (\S+)/` for
+   * `X-Auth: Token <jwt>`. A value it does not match gives an unauthenticated subject; when the
+   * header is absent, the token of the SDK's auth info is taken as it is. A pattern without a
+   * capture group, or with the `g` or `y` flag (its `lastIndex` would carry over from one request
+   * to the next), is refused with a {@link ConfigError}.
+   * @defaultValue none: `Bearer <token>` (the scheme in any case) in `authorization`, the whole
+   * trimmed value of another header
+   */
+  readonly tokenPattern?: RegExp;
   /** Claim holding the subject id. @defaultValue `"sub"` */
   readonly subjectClaim?: string;
   /** Claim holding roles (array or space-separated string). @defaultValue `"roles"` */
   readonly rolesClaim?: string;
   /** Claim holding the tenant. @defaultValue `"tenant"` */
   readonly tenantClaim?: string;
+  /**
+   * Milliseconds a successful verification is remembered, keyed by the exact token, so the same
+   * token is not verified again (on HTTP, `identityChallenge` and the guard resolve every request
+   * twice, and a session presents one token on every request). At most 1024 tokens are remembered
+   * per resolver (the least recently used is forgotten first; tokens over 8 KiB are never kept),
+   * and failures never are. A remembered token is still refused from the moment verifying it
+   * would fail on time: its `exp` (and `nbf`) are checked on every use with `clockToleranceSeconds`,
+   * exactly as jose checks them. The trade-off: within the window, what verification would learn
+   * anew is not seen; a key removed from the JWKS keeps accepting the tokens verified with it
+   * up to this long. `0` verifies every time. At most 3600000 (an hour).
+   * @defaultValue 30000
+   */
+  readonly verifiedCacheMs?: number;
+}
+
+/** The default {@link JwtIdentityOptions.verifiedCacheMs}. */
+const DEFAULT_VERIFIED_CACHE_MS = 30_000;
+/** Tokens one {@link jwtIdentity} remembers as verified. */
+const VERIFIED_MAX_ENTRIES = 1024;
+/** Longer tokens are verified every time, so the memo stays small (1024 × 8 KiB at most). */
+const VERIFIED_MAX_TOKEN_LENGTH = 8192;
+
+/** A verification remembered by {@link verifiedMemo}. */
+interface Verified {
+  readonly subject: Subject;
+  /** `Date.now()` from which the entry is no longer used. */
+  readonly until: number;
+  readonly exp: number | undefined;
+  readonly nbf: number | undefined;
+}
+
+/**
+ * Successful verifications, by token, least recently used first (a Map keeps insertion order; a
+ * hit is moved to the end). An entry is used only within its window and while the token's `exp`
+ * and `nbf` still pass jose's own checks (whole seconds, `clockTolerance` either way), so time
+ * refuses a remembered token exactly when it would refuse a verified one.
+ */
+function verifiedMemo(windowMs: number, toleranceSeconds: number) {
+  const entries = new Map<string, Verified>();
+  return {
+    get(token: string): Subject | undefined {
+      const entry = entries.get(token);
+      if (entry === undefined) return undefined;
+      const nowMs = Date.now();
+      const now = Math.floor(nowMs / 1000);
+      if (
+        nowMs >= entry.until ||
+        (entry.exp !== undefined && entry.exp <= now - toleranceSeconds) ||
+        (entry.nbf !== undefined && entry.nbf > now + toleranceSeconds)
+      ) {
+        entries.delete(token);
+        return undefined;
+      }
+      entries.delete(token);
+      entries.set(token, entry);
+      return entry.subject;
+    },
+    set(token: string, subject: Subject, payload: JWTPayload): void {
+      if (token.length > VERIFIED_MAX_TOKEN_LENGTH) return;
+      entries.delete(token);
+      if (entries.size >= VERIFIED_MAX_ENTRIES) {
+        const oldest = entries.keys().next();
+        if (oldest.done !== true) entries.delete(oldest.value);
+      }
+      entries.set(token, {
+        subject,
+        until: Date.now() + windowMs,
+        exp: typeof payload.exp === "number" ? payload.exp : undefined,
+        nbf: typeof payload.nbf === "number" ? payload.nbf : undefined,
+      });
+    },
+  };
 }
 
 const VOLATILE_CLAIMS = new Set(["iat", "exp", "nbf", "jti"]);
+
+/** The token's extractor for {@link JwtIdentityOptions.tokenPattern}, validated. */
+function tokenExtractor(pattern: RegExp): (value: string) => string | undefined {
+  if (!(pattern instanceof RegExp)) {
+    throw new ConfigError("jwtIdentity: tokenPattern must be a RegExp");
+  }
+  if (pattern.global || pattern.sticky) {
+    throw new ConfigError(
+      `jwtIdentity: tokenPattern ${String(pattern)} must not have the g or y flag: it is used for every request, and its lastIndex would carry over from one to the next`,
+    );
+  }
+  // An empty alternative matches "", so the match holds one slot per capture group.
+  const groups = (new RegExp(`(?:${pattern.source})|`, pattern.flags).exec("")?.length ?? 1) - 1;
+  if (groups === 0) {
+    throw new ConfigError(
+      `jwtIdentity: tokenPattern ${String(pattern)} has no capture group; its first group is the token`,
+    );
+  }
+  // Sticky from index 0: anchored at the start of the value, whatever the m flag says. Our own
+  // copy, reset before each use (exec is synchronous, so no other request can see its lastIndex).
+  const anchored = new RegExp(pattern.source, `${pattern.flags}y`);
+  return (value) => {
+    anchored.lastIndex = 0;
+    const token = anchored.exec(value)?.[1]?.trim();
+    return token === "" ? undefined : token;
+  };
+}
 
 /** Validates JWT options and builds the key, refusing configurations open to algorithm confusion. */
 function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
@@ -277,7 +388,8 @@ function jwtKey(options: JwtIdentityOptions): KeyObject | JWTVerifyGetKey {
  * The identity is a JWT bearer token verified with jose. A missing, malformed, expired or badly
  * signed token, or one without `exp` (unless `requireExpiry: false`), gives an unauthenticated
  * subject, never a guessed one. Set `audience` (and `issuer`) so that only tokens meant for this
- * server are accepted. Configuration errors throw at construction.
+ * server are accepted. Configuration errors throw at construction. A verified token is remembered
+ * for `verifiedCacheMs` (see there for the trade-off), and answered at once from then on.
  */
 export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const key = jwtKey(options);
@@ -285,9 +397,21 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
   const subjectClaim = options.subjectClaim ?? "sub";
   const rolesClaim = options.rolesClaim ?? "roles";
   const tenantClaim = options.tenantClaim ?? "tenant";
+  const extract =
+    options.tokenPattern !== undefined ? tokenExtractor(options.tokenPattern) : undefined;
+  const clockTolerance = options.clockToleranceSeconds ?? 30;
+  const memoMs = integerOption(
+    "jwtIdentity",
+    "verifiedCacheMs",
+    options.verifiedCacheMs,
+    DEFAULT_VERIFIED_CACHE_MS,
+    0,
+    3_600_000,
+  );
+  const memo = memoMs > 0 ? verifiedMemo(memoMs, clockTolerance) : undefined;
   const verifyOptions = {
     algorithms: [...options.algorithms],
-    clockTolerance: options.clockToleranceSeconds ?? 30,
+    clockTolerance,
     ...((options.requireExpiry ?? true) ? { requiredClaims: ["exp"] } : {}),
     ...(options.issuer !== undefined
       ? { issuer: typeof options.issuer === "string" ? options.issuer : [...options.issuer] }
@@ -298,14 +422,7 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
         }
       : {}),
   };
-  return async function jwt(context) {
-    const raw =
-      getHeader(context.headers, header) ??
-      (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
-    if (raw === undefined) return anonymous("missing bearer token");
-    const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
-    const token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
-    if (!token) return anonymous("malformed authorization header");
+  const verify = async (token: string): Promise<Subject> => {
     let payload: JWTPayload;
     try {
       payload = (
@@ -326,7 +443,7 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
     const roles = stringList(payload[rolesClaim]);
     const tenant = payload[tenantClaim];
     const scopes = stringList(payload.scope ?? payload.scp);
-    return {
+    const subject: Subject = {
       id,
       authenticated: true,
       attributes,
@@ -334,6 +451,29 @@ export function jwtIdentity(options: JwtIdentityOptions): IdentityResolver {
       ...(typeof tenant === "string" ? { tenant } : {}),
       ...(scopes ? { scopes } : {}),
     };
+    if (memo === undefined) return subject;
+    // Sealed: the same subject answers every request presenting this token.
+    memo.set(token, seal(subject), payload);
+    return subject;
+  };
+  // Not async: a remembered token is answered at once, so the Authorizer can decide in the same
+  // tick (with a synchronous PDP answer).
+  return function jwt(context) {
+    const value = getHeader(context.headers, header);
+    let token: string | undefined;
+    if (extract !== undefined && value !== undefined) {
+      token = extract(value);
+      if (token === undefined) return anonymous(`header ${header} does not match tokenPattern`);
+    } else {
+      const raw = value ?? (context.authInfo ? `Bearer ${context.authInfo.token}` : undefined);
+      if (raw === undefined) {
+        return anonymous(extract ? `missing header ${header}` : "missing bearer token");
+      }
+      const match = /^\s*bearer\s+(\S+)\s*$/i.exec(raw);
+      token = match?.[1] ?? (header.toLowerCase() === "authorization" ? undefined : raw.trim());
+      if (!token) return anonymous("malformed authorization header");
+    }
+    return memo?.get(token) ?? verify(token);
   };
 }
 
@@ -383,17 +523,26 @@ export interface EunomiaIdentityOptions {
    * sent): only then is the agent authenticated. @defaultValue false
    */
   readonly trusted?: boolean;
+  /**
+   * Add the attribute `api_key` as eunomia-mcp 0.3.10 sends it: the `Authorization` header with
+   * every `"Bearer "` (that case only) removed, left out when the header is absent or empty. It
+   * reaches the PDP as it is, so a rule keyed on it (a deny for a revoked key) still matches; audit
+   * events never carry subject attributes, so it does not reach them. @defaultValue false
+   */
+  readonly apiKey?: boolean;
 }
 
 /**
  * Eunomia's identity headers: `X-Agent-ID` is the subject, `X-User-ID` and `User-Agent` become
- * attributes (`agent_id`, `user_id`, `user_agent`). Any client can send these headers, so the
+ * attributes (`agent_id`, `user_id`, `user_agent`), and with `apiKey` the `Authorization` header
+ * becomes `api_key`. Any client can send these headers, so the
  * subject is unauthenticated unless `trusted` says a gateway sets them. Eunomia policies match
  * on the attributes, not on `authenticated`; it matters to `requireAuth()` checks, to `firstIdentity`
  * and to adapters that refuse unauthenticated callers.
  */
 export function eunomiaIdentity(options: EunomiaIdentityOptions = {}): IdentityResolver {
   const trusted = options.trusted ?? false;
+  const apiKey = options.apiKey ?? false;
   return function eunomia(context) {
     const agent = getHeader(context.headers, "x-agent-id");
     const user = getHeader(context.headers, "x-user-id");
@@ -401,6 +550,12 @@ export function eunomiaIdentity(options: EunomiaIdentityOptions = {}): IdentityR
     const attributes: Record<string, unknown> = { agent_id: agent ?? "unknown" };
     if (user !== undefined) attributes.user_id = user;
     if (userAgent !== undefined) attributes.user_agent = userAgent;
+    if (apiKey) {
+      const authorization = getHeader(context.headers, "authorization");
+      // eunomia-mcp skips an empty header (Python's `if api_key:`) and removes the scheme with
+      // Python's str.replace: every occurrence, case-sensitively.
+      if (authorization) attributes.api_key = authorization.replaceAll("Bearer ", "");
+    }
     return { id: agent ?? "unknown", authenticated: trusted && agent !== undefined, attributes };
   };
 }

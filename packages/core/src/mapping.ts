@@ -2,6 +2,7 @@ import type { ComponentKind, Operation, Resource } from "./model.js";
 import type { Mutable } from "./types.js";
 import { ConfigError } from "./errors.js";
 import { is2026Method, map2026 } from "./mapping2026.js";
+import { seal } from "./sealed.js";
 import { listedActions, normalizeToolName, rememberListedTool } from "./tool-actions.js";
 
 /**
@@ -279,13 +280,14 @@ export function resolveMapping(options: MappingOptions = {}): ResolvedMapping {
     flattenArguments: options.flattenArguments ?? true,
     argumentPrefix: options.argumentPrefix ?? "arg_",
     argumentOverflow: options.argumentOverflow ?? "deny",
-    argumentLimits: {
+    // Sealed: every operation with arguments carries it, and caches share it rather than copy it.
+    argumentLimits: seal({
       maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
       maxKeys: limits.maxKeys ?? DEFAULT_LIMITS.maxKeys,
       maxStringLength: limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength,
       maxArrayItems: limits.maxArrayItems ?? DEFAULT_LIMITS.maxArrayItems,
       maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
-    },
+    }),
     maxNameLength,
     maxUriLength,
     bypass,
@@ -769,6 +771,7 @@ export function mapRequest(
         server,
       };
       if (args) operation.arguments = args;
+      if (args) operation.argumentLimits = mapping.argumentLimits;
       const mapped: Mutable<MappedOperation> = {
         operation,
         resource: { type: server, attributes },
@@ -820,7 +823,7 @@ export function mapRequest(
           component: "prompt",
           name,
           server,
-          ...(args ? { arguments: args } : {}),
+          ...(args ? { arguments: args, argumentLimits: mapping.argumentLimits } : {}),
         },
         resource: { type: componentType("prompts", mapping), key: name, attributes },
         action: act(mapping, "get"),

@@ -1,3 +1,5 @@
+import type { ArgumentLimits } from "./mapping.js";
+
 /**
  * The neutral request model. One {@link AuthorizationRequest} is built per MCP operation (or per
  * item of a list result); adapters translate it to their PDP's vocabulary.
@@ -51,6 +53,13 @@ export interface Operation {
   readonly uri?: string;
   /** Tool or prompt arguments as the client sent them (absent in the list phase). */
   readonly arguments?: Readonly<Record<string, unknown>>;
+  /**
+   * The limits the mapping checked `arguments` against (its resolved `argumentLimits`), set with
+   * them. A PDP that receives arguments whole bounds its copy with these
+   * ({@link boundArguments}), so what the mapping accepted whole reaches the policy whole; without
+   * them, core's defaults apply. Raising `argumentLimits` raises what such a PDP is sent too.
+   */
+  readonly argumentLimits?: ArgumentLimits;
   /** The server name used in the mapping. */
   readonly server: string;
   /** What the server declared about the component, when known. Never taken from the client. */

@@ -81,6 +81,24 @@ describe("withCache: answers", () => {
     expect(inner.checkCalls).toBe(requests.length);
   });
 
+  it("keeps apart requests that differ only in argumentLimits, and asks the PDP with them", async () => {
+    const inner = recordingPdp(functionPdp(() => true));
+    const pdp = withCache()(inner);
+    const base = callTool("transfer", alice, { memo: "x" });
+    const raised = {
+      ...base,
+      operation: { ...base.operation, argumentLimits: { maxStringLength: 65_536 } },
+    };
+    await pdp.check(base);
+    await pdp.check(raised);
+    await pdp.check(raised);
+    expect(inner.checkCalls).toBe(2);
+    expect(inner.requests.map((r) => r.operation.argumentLimits)).toEqual([
+      base.operation.argumentLimits,
+      { maxStringLength: 65_536 },
+    ]);
+  });
+
   it("shares an entry between requests that differ only in role order or attribute key order", async () => {
     const inner = recordingPdp(functionPdp(() => true));
     const pdp = withCache()(inner);

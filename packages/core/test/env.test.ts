@@ -13,7 +13,7 @@ import {
   readMcpPdpEnv,
 } from "../src/env.js";
 import { ConfigError } from "../src/errors.js";
-import { resolveMapping } from "../src/mapping.js";
+import { mapRequest, resolveMapping } from "../src/mapping.js";
 
 function configError(fn: () => unknown): ConfigError {
   try {
@@ -198,6 +198,38 @@ describe("mappingFromEnv", () => {
     const error = configError(() => mappingFromEnv({ MCP_PDP_TOOL_NAMES: "lowercase" }));
     expect(error.message).toContain("MCP_PDP_TOOL_NAMES");
   });
+
+  it("reads MCP_PDP_MAX_NAME_LENGTH and MCP_PDP_MAX_URI_LENGTH into the mapping's bounds", () => {
+    const options = mappingFromEnv({
+      MCP_PDP_MAX_NAME_LENGTH: " 64 ",
+      MCP_PDP_MAX_URI_LENGTH: "65536",
+    });
+    expect(options).toEqual({ maxNameLength: 64, maxUriLength: 65_536 });
+    const mapping = resolveMapping(options);
+    expect(mapping.maxNameLength).toBe(64);
+    expect(mapping.maxUriLength).toBe(65_536);
+    expect(mapRequest("tools/call", { name: "t".repeat(65) }, mapping).problem).toMatch(
+      /longer than 64/,
+    );
+    expect(mappingFromEnv({ MCP_PDP_MAX_NAME_LENGTH: "1" })).toEqual({ maxNameLength: 1 });
+  });
+
+  it.each([
+    ["MCP_PDP_MAX_NAME_LENGTH", "0"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "-5"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "1.5"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "1e3"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "0x100"],
+    ["MCP_PDP_MAX_NAME_LENGTH", "long"],
+    ["MCP_PDP_MAX_URI_LENGTH", "65537"],
+    ["MCP_PDP_MAX_URI_LENGTH", "0"],
+    ["MCP_PDP_MAX_URI_LENGTH", "4 KiB"],
+  ])("refuses %s=%s, naming the variable and the accepted range", (name, value) => {
+    const error = configError(() => mappingFromEnv({ [name]: value }));
+    expect(error.message).toBe(
+      `Invalid environment variable: ${name}: expected an integer from 1 to 65536, got ${JSON.stringify(value)}`,
+    );
+  });
 });
 
 describe("identityFromEnv", () => {
@@ -289,6 +321,35 @@ describe("identityFromEnv", () => {
       headers: { authorization: `Bearer ${await sign("https://evil")}` },
     });
     expect(bad.authenticated).toBe(false);
+  });
+
+  it("reads MCP_PDP_JWT_VERIFIED_CACHE_MS: a verified token is remembered unless it is 0", async () => {
+    const secret = "an-hmac-secret-long-enough-for-hs256!";
+    const token = await new SignJWT({ sub: "ada" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(secret));
+    const context = { headers: { authorization: `Bearer ${token}` } };
+    const env = {
+      MCP_PDP_IDENTITY: "jwt",
+      MCP_PDP_JWT_ALGORITHMS: "HS256",
+      MCP_PDP_JWT_SECRET: secret,
+    };
+    const remembering = identityFromEnv(env);
+    const first = await remembering(context);
+    expect(remembering(context)).toBe(first); // answered from the memo, at once
+    const verifying = identityFromEnv({ ...env, MCP_PDP_JWT_VERIFIED_CACHE_MS: "0" });
+    const again = await verifying(context);
+    expect(verifying(context)).toBeInstanceOf(Promise);
+    expect(await verifying(context)).not.toBe(again);
+    for (const bad of ["-1", "3600001", "30s"]) {
+      const error = configError(() =>
+        identityFromEnv({ ...env, MCP_PDP_JWT_VERIFIED_CACHE_MS: bad }),
+      );
+      expect(error.message).toBe(
+        `Invalid environment variable: MCP_PDP_JWT_VERIFIED_CACHE_MS: expected an integer from 0 to 3600000, got ${JSON.stringify(bad)}`,
+      );
+    }
   });
 
   it("refuses an MCP_PDP_JWT_SECRET shorter than the algorithm's minimum, naming the variable", () => {

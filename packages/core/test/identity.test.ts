@@ -27,6 +27,8 @@ import {
   jwtIdentity,
 } from "../src/identity.js";
 import type { Subject } from "../src/model.js";
+import { Authorizer } from "../src/authorizer.js";
+import { functionPdp, memoryAuditSink } from "../src/testing.js";
 
 const SECRET = "a-test-secret-that-is-long-enough-for-hs256";
 const secretBytes = new TextEncoder().encode(SECRET);
@@ -385,6 +387,77 @@ describe("jwtIdentity with HS256", () => {
   });
 });
 
+describe("jwtIdentity with a tokenPattern", () => {
+  const withPattern = (tokenPattern: RegExp, header = "X-Auth") =>
+    jwtIdentity({ algorithms: ["HS256"], secret: SECRET, header, tokenPattern });
+
+  it("takes the first capture group as the token", async () => {
+    const resolve = withPattern(/Token (\S+)/);
+    const token = await hs256({ sub: "ada" });
+    expect(await resolve({ headers: { "x-auth": `Token ${token}` } })).toMatchObject({
+      id: "ada",
+      authenticated: true,
+    });
+    // What follows the match is ignored, as with Python's re.match; blanks around the group go.
+    const loose = withPattern(/[Bb]earer (.+)/, "authorization");
+    expect((await loose({ headers: { authorization: `bearer ${token}  ` } })).id).toBe("ada");
+    expect((await resolve({ headers: { "x-auth": `Token ${token} v=1` } })).id).toBe("ada");
+  });
+
+  it("matches at the start of the value only, whatever the m flag says", async () => {
+    const token = await hs256({ sub: "ada" });
+    for (const pattern of [/Token (\S+)/, /Token (\S+)/m, /(?:x|Token) (\S+)/]) {
+      const resolve = withPattern(pattern);
+      const subject = await resolve({ headers: { "x-auth": `Basic x Token ${token}` } });
+      expectAnonymous(subject);
+      expect(subject.attributes?.identity_error).toBe("header X-Auth does not match tokenPattern");
+      expect(await resolve({ headers: { "x-auth": `Token ${token}` } })).toMatchObject({
+        id: "ada",
+      });
+    }
+    const multiline = withPattern(/Token (\S+)/m);
+    expectAnonymous(await multiline({ headers: { "x-auth": `junk\nToken ${token}` } }));
+  });
+
+  it("gives the same answer on every call (its own pattern keeps no lastIndex between calls)", async () => {
+    const pattern = /Token (\S+)/i;
+    const resolve = withPattern(pattern);
+    const context = { headers: { "x-auth": `Token ${await hs256({ sub: "ada" })}` } };
+    for (let i = 0; i < 3; i++) expect((await resolve(context)).id).toBe("ada");
+    expect(pattern.lastIndex).toBe(0);
+  });
+
+  it("gives an unauthenticated subject for an empty group or a bad token, never a guessed one", async () => {
+    const resolve = withPattern(/Token ?(\S*)/);
+    expectAnonymous(await resolve({ headers: { "x-auth": "Token " } }));
+    const forged = await hs256(
+      { sub: "admin" },
+      { secret: new TextEncoder().encode("another-secret-another-secret-another") },
+    );
+    expectAnonymous(await resolve({ headers: { "x-auth": `Token ${forged}` } }));
+  });
+
+  it("uses the auth info's token as it is when the header is absent", async () => {
+    const resolve = withPattern(/Token (\S+)/);
+    const token = await hs256({ sub: "ada" });
+    expect((await resolve({ authInfo: { token, clientId: "c", scopes: [] } })).id).toBe("ada");
+    const missing = await resolve({});
+    expectAnonymous(missing);
+    expect(missing.attributes?.identity_error).toBe("missing header X-Auth");
+  });
+
+  it.each([
+    [/Token (\S+)/g, /g or y flag.*lastIndex/],
+    [/Token (\S+)/y, /g or y flag.*lastIndex/],
+    [/Token \S+/, /no capture group/],
+    [/Token (?:\S+)/, /no capture group/],
+    ["Token (.+)" as unknown as RegExp, /must be a RegExp/],
+  ])("refuses %s with a ConfigError", (tokenPattern, message) => {
+    expect(() => withPattern(tokenPattern)).toThrow(ConfigError);
+    expect(() => withPattern(tokenPattern)).toThrow(message);
+  });
+});
+
 describe("jwtIdentity with RS256", () => {
   let privateKey: CryptoKey;
   let publicPem: string;
@@ -715,6 +788,47 @@ describe("eunomiaIdentity", () => {
       attributes: { agent_id: "claude" },
     });
     expect((await trusted({})).authenticated).toBe(false);
+  });
+
+  it("adds api_key with apiKey, as eunomia-mcp sends it: Authorization with every `Bearer ` removed", async () => {
+    const withKey = eunomiaIdentity({ apiKey: true });
+    const key = async (authorization?: string) =>
+      (
+        await withKey({
+          headers: {
+            "x-agent-id": "bot",
+            ...(authorization !== undefined ? { authorization } : {}),
+          },
+        })
+      ).attributes?.api_key;
+    expect(await key("Bearer key-123")).toBe("key-123");
+    expect(await key("raw-key")).toBe("raw-key");
+    expect(await key("bearer low")).toBe("bearer low");
+    expect(await key("Bearer a Bearer b")).toBe("a b");
+    expect(await key("")).toBeUndefined();
+    expect(await key(undefined)).toBeUndefined();
+    // Without the option the header is not read.
+    expect(
+      (await resolve({ headers: { "x-agent-id": "bot", authorization: "Bearer k" } })).attributes,
+    ).toEqual({ agent_id: "bot" });
+  });
+
+  it("keeps the api_key out of audit events", async () => {
+    const audit = memoryAuditSink();
+    const secretKey = "eunomia_api_key_in_core_7777";
+    const authorizer = new Authorizer({
+      pdp: functionPdp((r) => r.subject.attributes?.api_key === secretKey),
+      identity: eunomiaIdentity({ apiKey: true }),
+      audit,
+    });
+    const outcome = await authorizer.authorize(
+      "tools/call",
+      { name: "t" },
+      { headers: { "x-agent-id": "bot", authorization: `Bearer ${secretKey}` } },
+    );
+    expect(outcome).toMatchObject({ kind: "decided", decision: { allow: true } });
+    expect(audit.events).toHaveLength(1);
+    expect(JSON.stringify(audit.events)).not.toContain(secretKey);
   });
 
   it("gives an unauthenticated subject without X-Agent-ID", async () => {

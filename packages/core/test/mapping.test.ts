@@ -12,6 +12,7 @@ import {
   resolveMapping,
   toolAction,
 } from "../src/mapping.js";
+import { isSealed } from "../src/sealed.js";
 
 const defaults = resolveMapping();
 
@@ -119,6 +120,7 @@ describe("default mapping, method by method", () => {
       name: "conditional_greet",
       server: "mcp_server",
       arguments: { name: "Ada", times: 2, loud: false, note: null },
+      argumentLimits: defaults.argumentLimits,
     });
   });
 
@@ -126,6 +128,25 @@ describe("default mapping, method by method", () => {
     const m = mapRequest("tools/call", { name: "ping" }, defaults);
     expect(m.resource.attributes).toEqual({ tool_name: "ping", mcp_method: "tools/call" });
     expect(m.operation.arguments).toBeUndefined();
+    expect(m.operation).not.toHaveProperty("argumentLimits");
+  });
+
+  it("gives operations with arguments the mapping's resolved argumentLimits, sealed and shared", () => {
+    const raised = resolveMapping({ argumentLimits: { maxStringLength: 65_536 } });
+    expect(raised.argumentLimits).toEqual({
+      maxDepth: 6,
+      maxKeys: 256,
+      maxStringLength: 65_536,
+      maxArrayItems: 64,
+      maxKeyLength: 256,
+    });
+    expect(isSealed(raised.argumentLimits)).toBe(true);
+    for (const method of ["tools/call", "prompts/get"]) {
+      const m = mapRequest(method, { name: "p", arguments: { a: "b" } }, raised);
+      expect(m.operation.argumentLimits, method).toBe(raised.argumentLimits);
+      const bare = mapRequest(method, { name: "p" }, raised);
+      expect(bare.operation, method).not.toHaveProperty("argumentLimits");
+    }
   });
 
   it("maps completion/complete to {server}_completion with action complete and the ref", () => {

@@ -89,6 +89,34 @@ describe("eunomiaPdp wire protocol (eunomia-mcp's scheme)", () => {
     });
   });
 
+  it("sends arguments bounded with the mapping's raised argumentLimits, so a rule on a `..` past the default cut denies", async () => {
+    fake.setPolicy((c) => {
+      const path = (c.resource.attributes.arguments as { path?: unknown } | undefined)?.path;
+      return typeof path === "string" && !path.includes("..");
+    });
+    const authorizer = new Authorizer({
+      pdp: pdp(),
+      identity: eunomiaIdentity(),
+      mapping: { serverName: "calc", argumentLimits: { maxStringLength: 65_536 } },
+      audit: false,
+    });
+    const decide = async (path: string) => {
+      const outcome = await authorizer.authorize(
+        "tools/call",
+        { name: "read_file", arguments: { path } },
+        { headers },
+      );
+      if (outcome.kind !== "decided") throw new Error("expected a decision");
+      return outcome.decision;
+    };
+    const longPath = `allowed/${"a".repeat(1100)}/../secret`;
+    expect((await decide(longPath)).allow).toBe(false);
+    const body = fake.requests[0]!.body as { resource: { attributes: Record<string, unknown> } };
+    expect(body.resource.attributes.arguments).toEqual({ path: longPath });
+    expect(body.resource.attributes).not.toHaveProperty("arguments_truncated");
+    expect((await decide(`allowed/${"a".repeat(1100)}/b`)).allow).toBe(true);
+  });
+
   it("uses agent:unknown without the header, and execute for resources/read and prompts/get", async () => {
     fake.setPolicy(() => true);
     const subject = await subjectOf({});

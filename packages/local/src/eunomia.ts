@@ -143,8 +143,9 @@ const EXECUTE_METHODS = new Set(["tools/call", "resources/read", "prompts/get"])
  * Views a request the way eunomia-mcp 0.3.10 builds its checks: principal `agent:<subject id>`
  * with attributes `agent_id`, `user_id` (default `"unknown"`), `user_agent` (default
  * `"undefined"`), the subject's other attributes (`api_key`, claims) and its `roles`; resource `mcp:<tools|resources|prompts>:<name or uri>` with attributes `method`,
- * `component_type`, `name`, `uri` and `arguments` (bounded with core's default limits, plus
- * `arguments_truncated: true` when they were cut); action `list` for a list method or a list item,
+ * `component_type`, `name`, `uri` and `arguments` (bounded with the operation's
+ * `argumentLimits`, core's defaults when absent, plus `arguments_truncated: true` when they were
+ * cut); action `list` for a list method or a list item,
  * `execute` for tools/call, resources/read and prompts/get, else the method's verb.
  *
  * A list item is viewed with its list method (`tools/list`), as eunomia-mcp checks list results.
@@ -174,8 +175,9 @@ export function eunomiaView(request: AuthorizationRequest): EunomiaCheckRequest 
   if (id !== undefined) resource.name = id;
   resource.uri = uri;
   if (op.arguments !== undefined && !listPhase) {
-    // Bounded: a 1 MB argument must not become a 1 MB check.
-    const args = boundArguments(op.arguments);
+    // Bounded as the mapping checked them: a 1 MB argument must not become a 1 MB check, and what
+    // the mapping accepted whole (raised limits) must be judged whole.
+    const args = boundArguments(op.arguments, op.argumentLimits);
     resource.arguments = args.value;
     if (args.truncated) resource.arguments_truncated = true;
   }

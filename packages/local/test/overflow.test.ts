@@ -3,7 +3,7 @@
  * path `allowed/<padding>/../secret` cut before its `..` passed a "no `..`" deny rule, and the
  * filesystem server behind the proxy returned the secret.
  */
-import { Authorizer, type MappingOptions, type Subject } from "@mcp-pdp/core";
+import { Authorizer, type MappingOptions, type Subject, withCache } from "@mcp-pdp/core";
 import { describe, expect, it } from "vitest";
 import { type PolicyDocument, localPdp } from "../src/index.js";
 
@@ -84,6 +84,40 @@ describe("a path with `..` past the string limit", () => {
       errorCode: "REQUEST_INVALID",
     });
     expect(decision.reason).toMatch(/argumentLimits/);
+  });
+
+  it.each([
+    ["flattened", {}],
+    ["not flattened", { flattenArguments: false }],
+  ] as const)(
+    "is judged whole by an Eunomia rule when raised limits accept it (%s)",
+    async (_what, options) => {
+      const mapping = { ...options, argumentLimits: { maxStringLength: 65_536 } };
+      // Accepted by the mapping, so the rule must see the `..` past core's default cut (1024).
+      expect(await decide(eunomia, longPath, mapping)).toMatchObject({
+        allow: false,
+        source: "pdp",
+      });
+      expect((await decide(eunomia, `allowed/${"a".repeat(1100)}/b`, mapping)).allow).toBe(true);
+    },
+  );
+
+  it("is judged whole by an Eunomia rule behind a cache when raised limits accept it", async () => {
+    const authorizer = new Authorizer({
+      pdp: withCache()(localPdp({ policies: [eunomia] })),
+      identity: () => alice,
+      audit: false,
+      mapping: { argumentLimits: { maxStringLength: 65_536 } },
+    });
+    for (let round = 0; round < 2; round++) {
+      const outcome = await authorizer.authorize(
+        "tools/call",
+        { name: "read_file", arguments: { path: longPath } },
+        {},
+      );
+      if (outcome.kind !== "decided") throw new Error("expected a decision");
+      expect(outcome.decision.allow).toBe(false);
+    }
   });
 
   it("passes the cut-down rule with argumentOverflow truncate, as before (hence the default)", async () => {

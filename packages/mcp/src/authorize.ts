@@ -134,7 +134,8 @@ export interface AuthorizeOptions extends GuardOptions {
   /**
    * Where every option not given in code is read from: `MCP_PDP_IDENTITY*` and `MCP_PDP_JWT_*`
    * (identity), `MCP_SERVER_NAME`, `MCP_PDP_BYPASSED_METHODS`, `MCP_PDP_TOOL_NAMES`,
-   * `MCP_PDP_FLATTEN_ARGUMENTS` and `MCP_PDP_ARGUMENT_PREFIX` (mapping, field by field),
+   * `MCP_PDP_FLATTEN_ARGUMENTS`, `MCP_PDP_ARGUMENT_PREFIX`, `MCP_PDP_MAX_NAME_LENGTH` and
+   * `MCP_PDP_MAX_URI_LENGTH` (mapping, field by field),
    * `MCP_PDP_AUDIT`, `MCP_PDP_DENY_MODE` and `MCP_PDP_EXPOSE_REASONS`. The PDP is always given in
    * code (`localFromEnv()`, `opaFromEnv()`, ... read their own variables).
    * @defaultValue `process.env`

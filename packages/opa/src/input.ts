@@ -35,13 +35,15 @@ export type OpaInputBuilder = (request: AuthorizationRequest) => unknown;
  * The default input: `{subject, action, resource, operation: {method, phase, component, name, uri,
  * arguments, arguments_truncated, server, metadata}}`, plus `context` when the request has one.
  * Fields a request lacks are left out rather than sent as null, so Rego's
- * `not input.operation.arguments` works. The arguments are bounded with core's default limits (a
- * 1 MB argument must not become a 1 MB request); `arguments_truncated: true` tells the policy it
- * does not see them whole.
+ * `not input.operation.arguments` works. The arguments are bounded with the limits the mapping
+ * checked them against (`operation.argumentLimits`, core's defaults when absent), so what the
+ * mapping accepted whole is sent whole and a 1 MB argument still never becomes a 1 MB request;
+ * `arguments_truncated: true` tells the policy it does not see them whole.
  */
 export function toOpaInput(request: AuthorizationRequest): OpaInput {
   const op = request.operation;
-  const args = op.arguments !== undefined ? boundArguments(op.arguments) : undefined;
+  const args =
+    op.arguments !== undefined ? boundArguments(op.arguments, op.argumentLimits) : undefined;
   return {
     subject: request.subject,
     action: request.action,

@@ -126,8 +126,13 @@ export function opaPdp(options: OpaPdpOptions = {}): OpaPdp {
   const batchMode = options.batch ?? "auto";
   // Checked at run time too: JavaScript callers and older configs may pass `true` or `false`.
   if (!(["auto", "off"] as readonly unknown[]).includes(batchMode)) {
+    const given: unknown = options.batch;
+    const hint =
+      typeof given === "boolean"
+        ? ` (for ${String(given)}, write "${given ? "auto" : "off"}")`
+        : "";
     throw new ConfigError(
-      `opa: batch must be "auto" or "off", got ${JSON.stringify(options.batch)}`,
+      `opa: batch must be "auto" or "off", got ${JSON.stringify(options.batch)}${hint}`,
     );
   }
   if (options.token !== undefined && options.token.trim() === "") {

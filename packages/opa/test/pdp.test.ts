@@ -2,10 +2,12 @@ import {
   type AuthorizationRequest,
   Authorizer,
   ConfigError,
+  type PolicyDecisionPoint,
   type Subject,
   firstApplicable,
   mapRequest,
   resolveMapping,
+  withCache,
 } from "@mcp-pdp/core";
 import { allowAll } from "@mcp-pdp/core/testing";
 import { getEventListeners } from "node:events";
@@ -295,6 +297,16 @@ describe("opaPdp bulk checks", () => {
     expect(() => opaPdp({ batch: "sometimes" as never })).toThrow(ConfigError);
   });
 
+  it.each([
+    [true, 'opa: batch must be "auto" or "off", got true (for true, write "auto")'],
+    [false, 'opa: batch must be "auto" or "off", got false (for false, write "off")'],
+    ["sometimes", 'opa: batch must be "auto" or "off", got "sometimes"'],
+    [1, 'opa: batch must be "auto" or "off", got 1'],
+  ])("refuses batch: %j, naming the option and the accepted values", (batch, message) => {
+    expect(() => opaPdp({ batch: batch as never })).toThrow(ConfigError);
+    expect(() => opaPdp({ batch: batch as never })).toThrow(message);
+  });
+
   it("filters a 500-item list on open-source OPA without a MaxListenersExceededWarning", async () => {
     fake.setPolicy((i) => {
       const input = inputOf(i);
@@ -418,6 +430,66 @@ describe("opaPdp bulk checks", () => {
   });
 });
 
+describe("opaPdp arguments and the mapping's argumentLimits", () => {
+  // Past core's default cut (1024 characters), within the raised limit.
+  const longPath = `allowed/${"a".repeat(1100)}/../secret`;
+  const noDotDot = (i: unknown) => {
+    const path = inputOf(i).operation.arguments?.path;
+    return typeof path === "string" && !path.includes("..");
+  };
+  async function decide(pdpUnderTest: PolicyDecisionPoint, path: string) {
+    const authorizer = new Authorizer({
+      pdp: pdpUnderTest,
+      identity: () => bob,
+      mapping: { serverName: "notes", argumentLimits: { maxStringLength: 65_536 } },
+      audit: false,
+    });
+    const outcome = await authorizer.authorize(
+      "tools/call",
+      { name: "read_file", arguments: { path } },
+      {},
+    );
+    if (outcome.kind !== "decided") throw new Error("expected a decision");
+    return outcome.decision;
+  }
+
+  it.each([
+    ["the adapter alone", () => pdp()],
+    ["a cache in front", () => withCache()(pdp())],
+  ])(
+    "sends a path the raised limits accepted whole, so a rule on its `..` denies (%s)",
+    async (_what, make) => {
+      fake.setPolicy(noDotDot);
+      expect((await decide(make(), longPath)).allow).toBe(false);
+      const input = inputOf(fake.evaluations()[0]!.input);
+      expect(input.operation.arguments?.path).toBe(longPath);
+      expect(input.operation).not.toHaveProperty("arguments_truncated");
+      expect((await decide(make(), `allowed/${"a".repeat(1100)}/b`)).allow).toBe(true);
+    },
+  );
+
+  it("bounds with the operation's argumentLimits in toOpaInput, core's defaults without them", () => {
+    const raised = resolveMapping({ argumentLimits: { maxStringLength: 2048 } });
+    const request = {
+      subject: bob,
+      ...mapRequest("tools/call", { name: "read_file", arguments: { path: longPath } }, raised),
+    };
+    expect(request.operation.argumentLimits).toBe(raised.argumentLimits);
+    expect(toOpaInput(request).operation).toEqual({
+      method: "tools/call",
+      phase: "call",
+      component: "tool",
+      name: "read_file",
+      arguments: { path: longPath },
+      server: "mcp_server",
+    });
+    const { argumentLimits: _limits, ...bare } = request.operation;
+    const cut = toOpaInput({ ...request, operation: bare }).operation;
+    expect(cut.arguments_truncated).toBe(true);
+    expect(String(cut.arguments?.path)).toHaveLength(1024);
+  });
+});
+
 describe("opaFromEnv", () => {
   it("reads OPA_URL, OPA_DECISION_PATH, OPA_TOKEN and OPA_TIMEOUT_MS; options win", async () => {
     const p = opaFromEnv(
@@ -449,6 +521,11 @@ describe("opaFromEnv", () => {
     await auto.checkMany([call("a"), call("b")]);
     expect(fake.batchAttempts()).toBe(1);
     expect(() => opaFromEnv({}, { OPA_BATCH: "no" })).toThrow(/OPA_BATCH/);
+    for (const value of ["true", "false", "on", "AUTO"]) {
+      expect(() => opaFromEnv({}, { OPA_BATCH: value })).toThrow(
+        `Invalid environment variable: OPA_BATCH: expected one of auto, off, got "${value}"`,
+      );
+    }
   });
 
   it("names a bad variable, without showing the token", () => {

@@ -5,10 +5,8 @@ import {
   type IdentityResolver,
   type MappingOptions,
   type RequestContext,
-  type Subject,
   authInfoIdentity,
   envValue,
-  getHeader,
   JWT_ALGORITHMS,
   fixedIdentity,
   headerIdentity,
@@ -206,54 +204,42 @@ function jwt(e: PermitEnv, header: string): IdentityResolver {
         : "PERMIT_MCP_JWT_ALGORITHMS: a shared secret in PERMIT_MCP_IDENTITY_JWT_SECRET needs HS256/HS384/HS512",
     );
   }
-  const pattern = tokenPattern(e.PERMIT_MCP_IDENTITY_HEADER_REGEX ?? "[Bb]earer (.+)");
   let verify: IdentityResolver;
   try {
+    // Core matches the pattern at the start of the header's value, as Python's re.match does.
     verify = jwtIdentity({
       algorithms,
       ...(isPublicKey ? { publicKey: secret } : { secret }),
-      header: "authorization",
+      header,
+      tokenPattern: headerPattern(e.PERMIT_MCP_IDENTITY_HEADER_REGEX ?? "[Bb]earer (.+)"),
       subjectClaim: e.PERMIT_MCP_IDENTITY_JWT_FIELD ?? "sub",
     });
   } catch (error) {
+    if (error instanceof ConfigError && error.message.startsWith("PERMIT_MCP_")) throw error;
     // The core message never holds the secret; prefix it with the variable to fix.
     const detail = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(`PERMIT_MCP_IDENTITY_JWT_SECRET / PERMIT_MCP_JWT_ALGORITHMS: ${detail}`, {
-      cause: error,
-    });
+    const variable = detail.startsWith("jwtIdentity: tokenPattern")
+      ? "PERMIT_MCP_IDENTITY_HEADER_REGEX"
+      : "PERMIT_MCP_IDENTITY_JWT_SECRET / PERMIT_MCP_JWT_ALGORITHMS";
+    throw new ConfigError(`${variable}: ${detail}`, { cause: error });
   }
   return function permitJwt(context) {
-    const raw = getHeader(context.headers, header);
-    const token = raw === undefined ? undefined : pattern.exec(raw)?.[1];
-    if (token === undefined || token === "") {
-      return unauthenticated(
-        raw === undefined
-          ? `missing header ${header}`
-          : `header ${header} does not match PERMIT_MCP_IDENTITY_HEADER_REGEX`,
-      );
-    }
-    // Only the token extracted here is verified: no other header or transport auth info.
-    return verify({ ...noCredentials(context), headers: { authorization: `Bearer ${token}` } });
+    // Only the token in the configured header is verified, never the transport's auth info.
+    return verify(withoutAuthInfo(context));
   };
 }
 
-/** The context without what could carry a token. */
-function noCredentials(context: RequestContext): RequestContext {
-  const { headers: _headers, authInfo: _authInfo, ...rest } = context;
+/** The context without the transport's auth info, which core would fall back to. */
+function withoutAuthInfo(context: RequestContext): RequestContext {
+  if (context.authInfo === undefined) return context;
+  const { authInfo: _authInfo, ...rest } = context;
   return rest;
 }
 
-function unauthenticated(reason: string): Subject {
-  return { id: "anonymous", authenticated: false, attributes: { identity_error: reason } };
-}
-
-/**
- * `PERMIT_MCP_IDENTITY_HEADER_REGEX` anchored at the start of the value, as Python's `re.match`
- * applies it (without the g and y flags, whose lastIndex would carry over between requests).
- */
-function tokenPattern(source: string): RegExp {
+/** `PERMIT_MCP_IDENTITY_HEADER_REGEX` compiled, with an error naming the variable. */
+function headerPattern(source: string): RegExp {
   try {
-    return new RegExp(`^(?:${source})`);
+    return new RegExp(source);
   } catch (error) {
     throw new ConfigError("PERMIT_MCP_IDENTITY_HEADER_REGEX: not a valid regular expression", {
       cause: error,

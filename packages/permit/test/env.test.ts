@@ -287,6 +287,48 @@ describe("permitOptionsFromEnv: identity", () => {
     }
   });
 
+  it("matches PERMIT_MCP_IDENTITY_HEADER_REGEX at the start of the header, and ignores the transport's auth info", async () => {
+    const secret = "a-long-enough-hmac-secret-for-tests";
+    const o = options({
+      PERMIT_MCP_IDENTITY_MODE: "jwt",
+      PERMIT_MCP_IDENTITY_JWT_SECRET: secret,
+      PERMIT_MCP_IDENTITY_HEADER: "X-Auth",
+      PERMIT_MCP_IDENTITY_HEADER_REGEX: "Token (\\S+)",
+    });
+    const token = await new SignJWT({ sub: "frank" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(secret));
+    const refused = [
+      { headers: { "x-auth": `Basic x Token ${token}` } },
+      // permit-fastmcp reads only the configured header: a verified bearer token elsewhere is not it.
+      { headers: { authorization: `Bearer ${token}` } },
+      { authInfo: { token, clientId: "c", scopes: [] } },
+    ];
+    for (const context of refused) {
+      const outcome = await decide(o, context);
+      expect(outcome).toMatchObject({ kind: "decided", decision: { allow: false } });
+    }
+    expect(fake.requests).toHaveLength(0);
+    await decide(o, { headers: { "x-auth": `Token ${token}` } });
+    expect(fake.queries().map((q) => q.user.key)).toEqual(["frank"]);
+  });
+
+  it("refuses a header pattern without a capture group, naming the variable", () => {
+    expect(() =>
+      permitOptionsFromEnv(
+        {},
+        {
+          PERMIT_PDP_URL: fake.url,
+          PERMIT_API_KEY: KEY,
+          PERMIT_MCP_IDENTITY_MODE: "jwt",
+          PERMIT_MCP_IDENTITY_JWT_SECRET: "a-long-enough-hmac-secret-for-tests",
+          PERMIT_MCP_IDENTITY_HEADER_REGEX: "Bearer \\S+",
+        },
+      ),
+    ).toThrow(/^PERMIT_MCP_IDENTITY_HEADER_REGEX: .*no capture group/);
+  });
+
   it("refuses an invalid header pattern and an unknown mode, naming the variable", () => {
     const base = { PERMIT_PDP_URL: fake.url, PERMIT_API_KEY: KEY };
     expect(() =>

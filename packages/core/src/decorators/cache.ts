@@ -114,7 +114,7 @@ export type RequestHasher = (
  * A cached decision answers only a request equal to the one it was made for in every field a PDP
  * can see: the whole subject (id, authenticated, roles and scopes as sets, tenant, attributes), the
  * resource (type, key, tenant, attributes), the action, the operation (method, phase, component,
- * name, uri, arguments, server, declared metadata) and the context. Requests are found by a hash
+ * name, uri, arguments and their limits, server, declared metadata) and the context. Requests are found by a hash
  * of those fields and then compared with a copy of the cached one, so a decision cached for one
  * subject never answers another, and the lookup builds no key strings.
  *

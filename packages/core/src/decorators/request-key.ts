@@ -210,11 +210,11 @@ function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
 /**
  * The hash of the fields that tell requests apart, or `undefined` when the request holds values
  * that are not plain data (it is then decided by the PDP every time). Fields the mapping derives
- * from these (the resource's attributes, the method, the component, the server) and the
- * component's declared metadata are left out of the hash, not out of the comparison: two requests
- * differing only there share a slot and are still told apart by {@link sameRequest}. `subjects`
- * remembers subjects' hashes across the requests of one bulk check (a page repeats one subject).
- * Never throws.
+ * from these (the resource's attributes, the method, the component, the server, the argument
+ * limits) and the component's declared metadata are left out of the hash, not out of the
+ * comparison: two requests differing only there share a slot and are still told apart by
+ * {@link sameRequest}. `subjects` remembers subjects' hashes across the requests of one bulk
+ * check (a page repeats one subject). Never throws.
  */
 export function requestHash(
   request: AuthorizationRequest,
@@ -337,6 +337,7 @@ export function sameRequest(stored: AuthorizationRequest, request: Authorization
       Object.is(so.server, o.server) &&
       same(sr.attributes, r.attributes) &&
       same(so.arguments, o.arguments) &&
+      same(so.argumentLimits, o.argumentLimits) &&
       same(so.metadata, o.metadata) &&
       same(stored.context, request.context)
     );
@@ -401,6 +402,7 @@ export function snapshotRequest(request: AuthorizationRequest): AuthorizationReq
     put(operation, "name", copy(o.name));
     put(operation, "uri", copy(o.uri));
     put(operation, "arguments", copy(o.arguments));
+    put(operation, "argumentLimits", copy(o.argumentLimits));
     put(operation, "server", copy(o.server));
     put(operation, "metadata", copy(o.metadata));
     const snapshot: Record<string, unknown> = { subject, resource, operation };
