@@ -42,6 +42,12 @@ export interface RunningHttpServer {
 }
 
 export async function serveHttp(options: HttpServerOptions): Promise<RunningHttpServer> {
+  // One identity resolver and one audit sink, read from the environment once when the guard names
+  // none, for every session and the challenge middleware: a token is then verified once per
+  // request, and remembered across a session's requests (jwtIdentity's verified-token memo).
+  const identity = options.guard.identity ?? identityFromEnv();
+  const audit = options.guard.audit ?? auditFromEnv();
+  const guard: GuardOptions = { ...options.guard, identity, audit };
   const app = express();
   app.use(express.json({ limit: "4mb" }));
   const sessions = new Map<
@@ -63,7 +69,7 @@ export async function serveHttp(options: HttpServerOptions): Promise<RunningHttp
       return;
     }
     const server = options.createServer();
-    authorize(server, options.guard);
+    authorize(server, guard);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => {
@@ -84,11 +90,9 @@ export async function serveHttp(options: HttpServerOptions): Promise<RunningHttp
     options.challenge === false
       ? []
       : [
-          // The resolver and sink authorize() will use: the guard's, else the environment's.
-          identityChallenge(options.guard.identity ?? identityFromEnv(), {
-            ...(options.guard.audit !== false
-              ? { audit: options.guard.audit ?? auditFromEnv() }
-              : {}),
+          // The resolver and sink authorize() uses.
+          identityChallenge(identity, {
+            ...(audit !== false ? { audit } : {}),
             ...options.challenge,
           }),
         ];
