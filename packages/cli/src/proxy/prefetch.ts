@@ -10,6 +10,13 @@ import type {
 /** JSON-RPC error of a request refused because the server's registrations are not known. */
 export const NOT_READY_CODE = -32603;
 
+/**
+ * What held requests are told when the server's lists could not be read. The detail (the server's
+ * own error text, a timeout) goes to the proxy's stderr only: it is the server's, not the client's.
+ */
+export const LISTS_UNREADABLE =
+  "mcp-pdp proxy: the request cannot be decided: the server's lists could not be read; the next request tries again";
+
 /** Requests held at most while the server's registrations are read; more are refused. */
 const MAX_HELD = 1000;
 
@@ -30,7 +37,8 @@ export function claimedVersion(message: JSONRPCMessage): string | undefined {
 }
 
 /**
- * Reads the server's registrations for a session; rejects when it cannot. `protocolVersion` is the
+ * Reads the server's registrations for a session; rejects when it cannot (having reported why on
+ * the proxy's stderr: the client is told only that they could not be read). `protocolVersion` is the
  * revision the client's requests claim in their `_meta` envelope when the session opened in the
  * 2026-07-28 era (no `initialize`: each request carries it), `undefined` for a session opened with
  * `initialize`.
@@ -135,26 +143,24 @@ export class RegistrationGate extends TransportDecorator {
     this.#read(this.#era === "modern" ? this.#protocolVersion : undefined).then(
       () => {
         this.#state = "ready";
-        this.#flush(undefined);
+        this.#flush(false);
       },
-      (error: unknown) => {
+      () => {
+        // The reader reported why on stderr.
         this.#state = "failed";
-        this.#flush(error instanceof Error ? error.message : String(error));
+        this.#flush(true);
       },
     );
   }
 
   /** Delivers what was held, in order; after a failed read, its requests are refused instead. */
-  #flush(failure: string | undefined): void {
+  #flush(failed: boolean): void {
     const queue = this.#queue;
     this.#queue = [];
     for (const [message, extra] of queue) {
       const { id } = message as { id?: unknown };
-      if (failure !== undefined && (typeof id === "string" || typeof id === "number")) {
-        this.#refuse(
-          id,
-          `mcp-pdp proxy: the request cannot be decided: the server's tools, prompts and resources could not be read (${failure}); the next request tries again`,
-        );
+      if (failed && (typeof id === "string" || typeof id === "number")) {
+        this.#refuse(id, LISTS_UNREADABLE);
       } else {
         this.deliver(message, extra);
       }
