@@ -9,6 +9,7 @@ import { CliError } from "../io.js";
 import {
   CLIENT_CAPABILITIES_META,
   CLIENT_INFO_META,
+  ClaimCheck,
   PROTOCOL_VERSION_META,
   RegistrationGate,
   ServerError,
@@ -275,11 +276,12 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       line(stderr, `cannot read the server's registrations: ${String(error)}`);
       throw error;
     });
+  // Outermost, with or without prefetch: a request the gate and the guard would count in different
+  // eras never reaches either.
+  const checked = new ClaimCheck(options.client);
   const gate =
-    options.prefetch === false
-      ? undefined
-      : new RegistrationGate(options.client, readRegistrations);
-  const downstream = new GuardedTransport(gate ?? options.client, options.authorizer, {
+    options.prefetch === false ? undefined : new RegistrationGate(checked, readRegistrations);
+  const downstream = new GuardedTransport(gate ?? checked, options.authorizer, {
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
   });

@@ -17,6 +17,13 @@ export const NOT_READY_CODE = -32603;
 export const LISTS_UNREADABLE =
   "mcp-pdp proxy: the request cannot be decided: the server's lists could not be read; the next request tries again";
 
+/** JSON-RPC error of a request whose `_meta` names its protocol revision with something not a string. */
+export const INVALID_PARAMS_CODE = -32602;
+
+/** What a request with a malformed protocol revision claim is told. */
+export const CLAIM_NOT_A_STRING =
+  "Invalid params: _meta io.modelcontextprotocol/protocolVersion must be a string";
+
 /** Requests held at most while the server's registrations are read; more are refused. */
 const MAX_HELD = 1000;
 
@@ -34,6 +41,47 @@ export function claimedVersion(message: JSONRPCMessage): string | undefined {
   const meta = (message as { params?: { _meta?: Record<string, unknown> } }).params?._meta;
   const version = meta?.[PROTOCOL_VERSION_META];
   return typeof version === "string" ? version : undefined;
+}
+
+/**
+ * Whether a message's `_meta` holds the protocol revision key with a value that is not a string.
+ * The guard counts a request as 2026-07-28 when the key is there at all, the proxy's era tracking
+ * when it names a revision: such a request would be one era to one and the other to the other, so
+ * the proxy refuses it before either sees it.
+ */
+export function malformedClaim(message: unknown): boolean {
+  const params = (message as { params?: unknown } | null)?.params;
+  const meta = (params as { _meta?: unknown } | null | undefined)?._meta;
+  return (
+    typeof meta === "object" &&
+    meta !== null &&
+    PROTOCOL_VERSION_META in meta &&
+    typeof (meta as Record<string, unknown>)[PROTOCOL_VERSION_META] !== "string"
+  );
+}
+
+/**
+ * The client's side of the proxy, outermost: a request whose `_meta` names its protocol revision
+ * with a value that is not a string is answered -32602 and goes no further (a notification of the
+ * kind is dropped), so the proxy and the guard never disagree on which era a request is of.
+ */
+export class ClaimCheck extends TransportDecorator {
+  protected override receive(message: JSONRPCMessage, extra: MessageExtraInfo | undefined): void {
+    const { method, id } = message as { method?: unknown; id?: unknown };
+    if (typeof method !== "string" || !malformedClaim(message)) {
+      this.deliver(message, extra);
+      return;
+    }
+    if (typeof id !== "string" && typeof id !== "number") return;
+    this.inner
+      .send(
+        { jsonrpc: "2.0", id, error: { code: INVALID_PARAMS_CODE, message: CLAIM_NOT_A_STRING } },
+        { relatedRequestId: id },
+      )
+      .catch((error: unknown) => {
+        this.reportError(error);
+      });
+  }
 }
 
 /**
@@ -93,9 +141,11 @@ export class RegistrationGate extends TransportDecorator {
       return;
     }
     const version = claimedVersion(message);
+    // A session is of the 2026-07-28 era once a request names its revision (server/discover
+    // included), as the guard counts a request of that era: by its claim, not by its method.
     if (this.#era === undefined) {
       if (method === "initialize") this.#era = "legacy";
-      else if (method === "server/discover" || version !== undefined) this.#era = "modern";
+      else if (version !== undefined) this.#era = "modern";
     }
     // The first claim is the one the proxy's own reads make: the server pins its era on it.
     if (this.#era === "modern") this.#protocolVersion ??= version;
