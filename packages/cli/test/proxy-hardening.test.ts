@@ -110,7 +110,7 @@ describe("mcp-pdp proxy: ids, held requests and limits", () => {
     expect(memoryEntities(memory)).toEqual(["Keep"]);
   });
 
-  it("answers with an error instead of deciding without the server's registrations, and reads them again on a later request", async () => {
+  it("answers with a generic error instead of deciding without the server's registrations (the server's error text only on stderr), and reads them again on a later request", async () => {
     // A server whose tools/list fails while a file exists.
     const blocked = join(dir, "blocked");
     writeFileSync(blocked, "");
@@ -147,8 +147,15 @@ await server.connect(new StdioServerTransport());
       await proxy.answerTo(1);
       proxy.send({ id: 2, method: "tools/call", params: { name: "wipe", arguments: {} } });
       const refused = (await proxy.answerTo(2)).error as { code: number; message: string };
-      expect(refused.code).toBe(-32603);
-      expect(refused.message).toMatch(/could not be read \(tools\/list: .*backend down\)/);
+      // The server's own error text is reported on the proxy's stderr, not sent to the client.
+      expect(refused).toEqual({
+        code: -32603,
+        message:
+          "mcp-pdp proxy: the request cannot be decided: the server's lists could not be read; the next request tries again",
+      });
+      expect(proxy.stderr()).toMatch(
+        /cannot read the server's registrations: .*tools\/list: .*backend down/,
+      );
       rmSync(blocked);
       proxy.send({ id: 3, method: "tools/call", params: { name: "wipe", arguments: {} } });
       expect((await proxy.answerTo(3)).error).toMatchObject({ code: -32010 });

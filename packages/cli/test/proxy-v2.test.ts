@@ -215,6 +215,21 @@ describe("mcp-pdp proxy: a 2026-07-28 session on the wire", () => {
     }
     expect(server.ran()).toEqual(["read_notes"]);
   });
+  it("opens no 2026-07-28 session with a server/discover that names no revision: a later request naming none is still refused", async () => {
+    const server = proxyArgs();
+    const proxy = startRawProxy(server.args, server.env);
+    try {
+      proxy.send(
+        { id: 1, method: "server/discover", params: {} },
+        { id: 2, method: "tools/call", params: { name: "read_notes", arguments: {} } },
+      );
+      await proxy.answerTo(1);
+      expect((await proxy.answerTo(2)).error).toMatchObject({ code: -32600 });
+    } finally {
+      await proxy.stop();
+    }
+    expect(server.ran()).toEqual([]);
+  });
 });
 
 /**
@@ -416,5 +431,116 @@ describe("mcp-pdp proxy --http in front of an SDK v2 stdio server", () => {
       await proxy.exited;
     }
     expect(server.ran()).toEqual([]);
+  });
+});
+
+/** A 2026-07-28 `_meta` envelope whose protocol revision is not a string. */
+function claiming(version: unknown) {
+  return { _meta: { ...envelope()._meta, "io.modelcontextprotocol/protocolVersion": version } };
+}
+
+const NOT_A_STRING = {
+  code: -32602,
+  message: "Invalid params: _meta io.modelcontextprotocol/protocolVersion must be a string",
+};
+
+/** Everything is allowed: what is refused here is refused for its shape, not by the policy. */
+const EVERYTHING = `rules:
+  - { name: everything, effect: allow, resources: { types: ["*"] }, actions: ["*"] }
+`;
+
+describe("mcp-pdp proxy: a request whose _meta names its protocol revision with a non-string", () => {
+  it("is refused -32602 on stdio before anything decides or runs it, in a 2025 session, a 2026-07-28 one and as a first request", async () => {
+    const server = proxyArgs();
+    const everything = join(dir, "everything.yaml");
+    writeFileSync(everything, EVERYTHING);
+    server.args[server.args.indexOf("--policy") + 1] = everything;
+    const legacy = startRawProxy(server.args, server.env);
+    try {
+      legacy.send(RAW_INITIALIZE, { method: "notifications/initialized" });
+      await legacy.answerTo(1);
+      legacy.send(
+        {
+          id: 2,
+          method: "tools/call",
+          params: { name: "add_note", arguments: {}, ...claiming(5) },
+        },
+        // The guard would answer this one -32601 (removed in 2026-07-28), the session being 2025.
+        { id: 3, method: "logging/setLevel", params: { level: "info", ...claiming(null) } },
+        { id: 4, method: "tools/call", params: { name: "read_notes", arguments: {} } },
+      );
+      expect((await legacy.answerTo(2)).error).toEqual(NOT_A_STRING);
+      expect((await legacy.answerTo(3)).error).toEqual(NOT_A_STRING);
+      expect(JSON.stringify((await legacy.answerTo(4)).result)).toContain("read_notes ran");
+    } finally {
+      await legacy.stop();
+    }
+    const modern = startRawProxy(server.args, server.env);
+    try {
+      modern.send(
+        { id: 1, method: "server/discover", params: claiming({ v: MODERN }) },
+        {
+          id: 2,
+          method: "tools/call",
+          params: { name: "add_note", arguments: {}, ...claiming(7) },
+        },
+        {
+          id: 3,
+          method: "tools/call",
+          params: { name: "read_notes", arguments: {}, ...envelope() },
+        },
+        {
+          id: 4,
+          method: "tools/call",
+          params: { name: "add_note", arguments: {}, ...claiming([]) },
+        },
+      );
+      for (const id of [1, 2, 4]) expect((await modern.answerTo(id)).error).toEqual(NOT_A_STRING);
+      expect(JSON.stringify((await modern.answerTo(3)).result)).toContain("read_notes ran");
+    } finally {
+      await modern.stop();
+    }
+    expect(server.ran()).toEqual(["read_notes", "read_notes"]);
+  });
+
+  it("is refused 400 -32602 over --http before a session or the shared process sees it", async () => {
+    const server = proxyArgs();
+    const everything = join(dir, "everything-http.yaml");
+    writeFileSync(everything, EVERYTHING);
+    const proxy = await httpProxyFor(server, everything);
+    const call = (params: Record<string, unknown>) => ({
+      jsonrpc: "2.0",
+      id: 9,
+      method: "tools/call",
+      params: { name: "add_note", arguments: {}, ...params },
+    });
+    try {
+      const sessionless = await modernPost(proxy.url, call(claiming(5)));
+      expect(sessionless.status).toBe(400);
+      expect(await sessionless.json()).toEqual({ jsonrpc: "2.0", id: 9, error: NOT_A_STRING });
+      expect(starts(proxy.stderr())).toBe(0);
+      const opened = await fetch(proxy.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+        },
+        body: JSON.stringify({ jsonrpc: "2.0", ...RAW_INITIALIZE }),
+      });
+      const session = opened.headers.get("mcp-session-id") ?? "";
+      await opened.text();
+      const inSession = { "mcp-session-id": session, "mcp-protocol-version": "2025-06-18" };
+      const refused = await modernPost(proxy.url, call(claiming(false)), inSession);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toEqual({ jsonrpc: "2.0", id: 9, error: NOT_A_STRING });
+      // The session is still served.
+      const ok = await modernPost(proxy.url, call({}), inSession);
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toContain("add_note ran");
+    } finally {
+      proxy.child.kill("SIGTERM");
+      await proxy.exited;
+    }
+    expect(server.ran()).toEqual(["add_note"]);
   });
 });

@@ -32,9 +32,10 @@ Options:
   --expose-reasons       send the policy's reason to the client (or MCP_PDP_EXPOSE_REASONS)
   --audit target         stderr (default), off, or a file appended to (or MCP_PDP_AUDIT); never
                          stdout, which carries the protocol
-  --no-prefetch          do not read the server's lists nor hold the client's requests until they
-                         are read (then a call made before any list is decided without the
-                         server's annotations)
+  --no-prefetch          do not read the server's lists (at the start, nor when they change) nor
+                         hold the client's requests until they are read (then a call made before
+                         any list, or to a tool added later, is decided without the server's
+                         annotations)
   --max-listens n        2026-07-28 subscriptions/listen requests open at once (default 256); one
                          more is refused (-32000; over --http, 503) before it reaches the server
   -q, --quiet            no start-up line on stderr
@@ -56,6 +57,14 @@ Streamable HTTP (instead of stdio):
                          and its slot freed (default 1800; 0 keeps it until the client deletes it);
                          the shared 2026-07-28 process likewise, with no request in flight and no
                          listen open (the next request starts it again)
+
+Before deciding anything, the proxy reads the server's tool, prompt and resource lists (the
+annotations and _meta tags a policy may test) and holds every request but initialize,
+server/discover and ping until it has them. When the server says a list changed
+(notifications/*/list_changed; in the 2026-07-28 era the proxy subscribes to them itself), that
+list is read again, and requests are held again until it is. If a read fails, the held requests
+get -32603 (the reason goes to stderr) and the next request reads again. A request whose _meta
+names its protocolVersion with anything but a string is refused with -32602 (over --http, 400).
 
 In the 2026-07-28 era over --http, a request from the server to the client (elicitation, sampling,
 roots) is answered -32601 to the server: that protocol revision has none (a server asks for input

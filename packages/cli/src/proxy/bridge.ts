@@ -1,6 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
-import { type Authorizer, integerOption } from "@mcp-pdp/core";
+import { type Authorizer, type ListMethod, integerOption } from "@mcp-pdp/core";
 import { type DenyMode, GuardedTransport } from "@mcp-pdp/mcp";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
@@ -9,9 +9,12 @@ import { CliError } from "../io.js";
 import {
   CLIENT_CAPABILITIES_META,
   CLIENT_INFO_META,
+  ClaimCheck,
   PROTOCOL_VERSION_META,
   RegistrationGate,
   ServerError,
+  announcedChanges,
+  listsChangedBy,
   listsFor,
   prefetchComponents,
 } from "./prefetch.js";
@@ -58,9 +61,12 @@ export interface BridgeOptions {
    * Read the server's lists once it is initialized (in the 2026-07-28 era, which has no
    * handshake: at the first request) and hold the client's requests (all but `initialize`,
    * `server/discover` and `ping`) until then, so every call is decided on what the server declares
-   * (annotations, tags) even without a prior list. If the lists cannot be read, held requests get
-   * a JSON-RPC error and the next request tries again; nothing is decided without them. `false`
-   * decides at once, a call before any list then without the server's declarations.
+   * (annotations, tags) even without a prior list. When the server then says a list changed
+   * (`notifications/.../list_changed`; in the 2026-07-28 era the proxy opens its own
+   * `subscriptions/listen` for them), that list is read again and requests are held again until
+   * it is. If the lists cannot be read, held requests get a JSON-RPC error and the next request
+   * tries again; nothing is decided without them. `false` decides at once, a call before any list
+   * (or to a component added later) then without the server's declarations.
    * @defaultValue true
    */
   readonly prefetch?: boolean;
@@ -217,23 +223,90 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
   const listens = new Set<number>();
   /** The proxy's ids of requests the client cancelled lately, oldest first (see below). */
   const cancelledIds = new Set<number>();
-  const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const id = ++lastId;
+  /** Sends one request of the proxy's own: its id, and its answer (rejected on an error). */
+  const ownRequest = (
+    method: string,
+    params: Record<string, unknown>,
+  ): { id: number; answer: Promise<unknown> } => {
+    const id = ++lastId;
+    const answer = new Promise((resolve, reject) => {
       own.set(id, { resolve, reject });
       upstream.send({ jsonrpc: "2.0", id, method, params }).catch((error: unknown) => {
         own.delete(id);
         reject(error instanceof Error ? error : new Error(String(error)));
       });
     });
+    return { id, answer };
+  };
+  const request = (method: string, params: Record<string, unknown>): Promise<unknown> =>
+    ownRequest(method, params).answer;
   let serverCapabilities: unknown;
   const timeoutMs = options.prefetchTimeoutMs ?? 5000;
+  /**
+   * The proxy's own `subscriptions/listen` for the server's list changes (2026-07-28): a server of
+   * that revision sends `list_changed` only on a subscription that asked for it, and no client
+   * need have one open. Its notifications are the proxy's alone.
+   */
+  let watch: { readonly id: number; readonly acknowledge: () => void } | undefined;
+  /** What the server announces changes of, from its `server/discover` result. */
+  let announced: ReturnType<typeof announcedChanges> = { filter: {}, lists: [] };
+  /** The server refused the proxy's subscription, or ended it unacknowledged: not asked again. */
+  let watchRefused = false;
+  /**
+   * Opens the proxy's subscription to the list changes the server announces, if none is open,
+   * and waits for the server to acknowledge it: a change after that is never missed.
+   */
+  const watchChanges = async (envelope: Record<string, unknown>): Promise<void> => {
+    if (watch !== undefined || watchRefused || announced.lists.length === 0) return;
+    let wasAcknowledged = false;
+    let acknowledge: () => void = () => undefined;
+    const acknowledged = new Promise<"acknowledged">((resolve) => {
+      acknowledge = () => {
+        wasAcknowledged = true;
+        resolve("acknowledged");
+      };
+    });
+    const { id, answer } = ownRequest("subscriptions/listen", {
+      notifications: announced.filter,
+      _meta: envelope,
+    });
+    const current = { id, acknowledge };
+    watch = current;
+    const ended = answer.then(
+      () => "ended" as const,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    void ended.then((outcome) => {
+      if (watch !== current) return;
+      watch = undefined;
+      if (!wasAcknowledged) return; // reported below
+      // Changes from now on would go unheard: the next request reads the lists again first,
+      // and that read subscribes again. Not at once, so a server ending it each time is no loop.
+      line(
+        stderr,
+        `the server ended the proxy's subscription to its list changes (${outcome === "ended" ? "its final result" : outcome.message}); its lists are read again at the next request`,
+      );
+      gate?.listChanged(announced.lists, false);
+    });
+    const first = await Promise.race([acknowledged, ended]);
+    if (first === "acknowledged") return;
+    // Refused, or ended before it began: the server cannot tell the proxy of changes. Said once;
+    // the lists are still read, as they are for a server that announces no changes.
+    watchRefused = true;
+    line(
+      stderr,
+      `the server did not accept the proxy's subscriptions/listen for its list changes (${first === "ended" ? "ended at once" : first.message}): tools, prompts or resources it adds later are decided without what it declares about them`,
+    );
+  };
   /**
    * A 2026-07-28 session has no handshake whose answer names the server's capabilities, and each
    * request must carry the revision in its `_meta` envelope: the proxy asks `server/discover`
    * itself, in the client's revision, then reads the lists in it.
    */
-  const readModern = async (protocolVersion: string): Promise<void> => {
+  const readModern = async (
+    protocolVersion: string,
+    lists: readonly ListMethod[] | undefined,
+  ): Promise<void> => {
     const envelope = {
       [PROTOCOL_VERSION_META]: protocolVersion,
       [CLIENT_INFO_META]: { name: "mcp-pdp-proxy", version: "1" },
@@ -242,31 +315,41 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
     };
     const inEnvelope = (method: string, params: Record<string, unknown>): Promise<unknown> =>
       request(method, { ...params, _meta: envelope });
-    const discovered = (await inEnvelope("server/discover", {}).catch((error: unknown) => {
-      throw new Error(
-        `server/discover: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          cause: error,
-        },
-      );
-    })) as { capabilities?: unknown; supportedVersions?: unknown } | undefined;
-    const versions = discovered?.supportedVersions;
-    if (!Array.isArray(versions) || !versions.includes(protocolVersion)) {
-      throw new Error(`the server does not offer protocol revision ${protocolVersion}`);
+    if (lists === undefined) {
+      const discovered = (await inEnvelope("server/discover", {}).catch((error: unknown) => {
+        throw new Error(
+          `server/discover: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      })) as { capabilities?: unknown; supportedVersions?: unknown } | undefined;
+      const versions = discovered?.supportedVersions;
+      if (!Array.isArray(versions) || !versions.includes(protocolVersion)) {
+        throw new Error(`the server does not offer protocol revision ${protocolVersion}`);
+      }
+      serverCapabilities = discovered?.capabilities;
+      announced = announcedChanges(serverCapabilities);
     }
+    // Subscribed before the lists are read (again, if the server ended it): a change the read
+    // does not see is then announced.
+    await watchChanges(envelope);
     await prefetchComponents({
       authorizer: options.authorizer,
-      lists: listsFor(discovered?.capabilities),
+      lists: lists ?? listsFor(serverCapabilities),
       request: inEnvelope,
     });
   };
-  const readRegistrations = (protocolVersion: string | undefined): Promise<void> =>
+  const readRegistrations = (
+    protocolVersion: string | undefined,
+    lists: readonly ListMethod[] | undefined,
+  ): Promise<void> =>
     deadline(
       protocolVersion !== undefined
-        ? readModern(protocolVersion)
+        ? readModern(protocolVersion, lists)
         : prefetchComponents({
             authorizer: options.authorizer,
-            lists: listsFor(serverCapabilities),
+            lists: lists ?? listsFor(serverCapabilities),
             request,
           }),
       timeoutMs,
@@ -275,11 +358,12 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       line(stderr, `cannot read the server's registrations: ${String(error)}`);
       throw error;
     });
+  // Outermost, with or without prefetch: a request the gate and the guard would count in different
+  // eras never reaches either.
+  const checked = new ClaimCheck(options.client);
   const gate =
-    options.prefetch === false
-      ? undefined
-      : new RegistrationGate(options.client, readRegistrations);
-  const downstream = new GuardedTransport(gate ?? options.client, options.authorizer, {
+    options.prefetch === false ? undefined : new RegistrationGate(checked, readRegistrations);
+  const downstream = new GuardedTransport(gate ?? checked, options.authorizer, {
     ...(options.denyMode !== undefined ? { denyMode: options.denyMode } : {}),
     ...(options.exposeReasons !== undefined ? { exposeReasons: options.exposeReasons } : {}),
   });
@@ -425,7 +509,17 @@ export async function openBridge(options: BridgeOptions): Promise<Bridge> {
       message = { ...message, id: client.id };
       relatedRequestId = client.id;
     } else if (m.method !== undefined && m.id === undefined) {
+      // Whatever subscription it is stamped with (the proxy's own, a client's) or none (2025):
+      // what the server declares is read again before another request is decided. Told first,
+      // so a request the client sends on hearing of the change is held.
+      const changed = listsChangedBy(m.method);
+      if (changed !== undefined) gate?.listChanged(changed);
       const stamp = stampOf(m.params);
+      if (stamp !== undefined && stamp === watch?.id) {
+        // The proxy's own subscription: nobody else's to hear.
+        if (m.method === "notifications/subscriptions/acknowledged") watch.acknowledge();
+        return;
+      }
       if (stamp !== undefined) {
         // A notification of a subscription: it goes to the client whose listen is open under
         // that id, stamped with the client's id; any other (a stale or made-up id) goes nowhere.

@@ -16,6 +16,7 @@ import {
   openBridge,
 } from "./bridge.js";
 import { ModernFront, answer } from "./modern.js";
+import { CLAIM_NOT_A_STRING, INVALID_PARAMS_CODE, malformedClaim } from "./prefetch.js";
 
 /** Options of {@link runHttpProxy}. */
 export interface HttpProxyOptions {
@@ -308,6 +309,16 @@ export async function runHttpProxy(options: HttpProxyOptions): Promise<number> {
           return;
         }
         throw error;
+      }
+      // Refused before it is classified, reaches a session or starts a process: the guard would
+      // count it a 2026-07-28 request and the proxy's era tracking would not (see ClaimCheck).
+      const messages: unknown[] = Array.isArray(body) ? body : [body];
+      if (messages.some(malformedClaim)) {
+        answer(res, 400, Array.isArray(body) ? null : (body as { id?: unknown } | null)?.id, {
+          code: INVALID_PARAMS_CODE,
+          message: CLAIM_NOT_A_STRING,
+        });
+        return;
       }
       if (sessionId === undefined) {
         // A 2026-07-28 request (its `_meta` envelope names the revision) has no session to join;
