@@ -220,7 +220,7 @@ describe("mcp-pdp proxy: reading the lists again after list_changed", () => {
     });
   }
 
-  it("reads the list once for several list_changed in a row", async () => {
+  it("reads the list again once, or at most twice when they arrive split, for several list_changed in a row", async () => {
     const s = setup();
     const { proxy, call } = await rawSession("2025", s);
     await stopping(proxy, async () => {
@@ -235,7 +235,10 @@ describe("mcp-pdp proxy: reading the lists again after list_changed", () => {
       .filter((m) => m.method === "notifications/tools/list_changed");
     // Each still reaches the client.
     expect(notified).toHaveLength(5);
-    expect(s.toolReads()).toBe(2);
+    // The first read, then one for the burst (notifications arriving in two pieces on a loaded
+    // machine can cost one more, the read under way being followed by one): never one each.
+    expect(s.toolReads()).toBeGreaterThanOrEqual(2);
+    expect(s.toolReads()).toBeLessThanOrEqual(3);
   });
 
   it("answers held requests -32603 when the list cannot be read again, and reads it again on the next request", async () => {
