@@ -658,23 +658,48 @@ function asString(value: unknown): string | undefined {
 
 const OVERFLOW = "arguments exceed the authorization limits (argumentLimits)";
 
+/** The attribute naming the component of a call with arguments. */
+type NameAttribute = "tool_name" | "prompt_name";
+
+/**
+ * Sets the mapping's own attributes on `into`: the component's name and the method. Assigned one
+ * by one rather than with `Object.assign(into, base)`, which takes a slow path on the flattened
+ * attributes (their prototype is not `Object.prototype`) and cost more than the rest of
+ * flattening a one-argument call. Written after the arguments, as before, though no argument can
+ * take these names (they are reserved).
+ */
+function nameAttributes(
+  into: Record<string, unknown>,
+  nameKey: NameAttribute,
+  name: string,
+  method: string,
+): Record<string, unknown> {
+  if (nameKey === "tool_name") into.tool_name = name;
+  else into.prompt_name = name;
+  into.mcp_method = method;
+  return into;
+}
+
 function withArguments(
-  base: Record<string, unknown>,
+  nameKey: NameAttribute,
+  name: string,
+  method: string,
   args: Readonly<Record<string, unknown>> | undefined,
   mapping: ResolvedMapping,
 ): { attributes: Record<string, unknown>; problem?: string } {
-  if (!args) return { attributes: base };
+  if (!args) return { attributes: nameAttributes({}, nameKey, name, method) };
   const deny = mapping.argumentOverflow === "deny";
   if (!mapping.flattenArguments) {
+    const attributes = nameAttributes({}, nameKey, name, method);
     // Not flattened, but PDPs that take arguments whole (OPA, Eunomia) get them bounded: whatever
     // would be cut is checked all the same.
     if (deny && exceedsArgumentLimits(args, mapping.argumentLimits)) {
-      return { attributes: base, problem: OVERFLOW };
+      return { attributes, problem: OVERFLOW };
     }
-    return { attributes: base };
+    return { attributes };
   }
   const flat = flatten(args, mapping.argumentPrefix, mapping.argumentLimits);
-  const attributes = Object.assign(flat.out, base); // ours to extend: no copy
+  const attributes = nameAttributes(flat.out, nameKey, name, method); // ours to extend: no copy
   // Where flattening cut nothing, boundArguments cuts only when there are more object keys than
   // maxKeys (it counts containers, flattening counts values): one walk tells both.
   const cut = flat.truncated || flat.dropped;
@@ -756,11 +781,7 @@ export function mapRequest(
         });
       }
       const args = asRecord(p.arguments);
-      const { attributes, problem } = withArguments(
-        { tool_name: name, mcp_method: method },
-        args,
-        mapping,
-      );
+      const { attributes, problem } = withArguments("tool_name", name, method, args, mapping);
       const operation: Mutable<Operation> = {
         method,
         phase: "call",
@@ -808,11 +829,7 @@ export function mapRequest(
         });
       }
       const args = asRecord(p.arguments);
-      const { attributes, problem } = withArguments(
-        { prompt_name: name, mcp_method: method },
-        args,
-        mapping,
-      );
+      const { attributes, problem } = withArguments("prompt_name", name, method, args, mapping);
       return {
         operation: {
           method,
