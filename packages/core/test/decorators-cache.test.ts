@@ -544,6 +544,29 @@ describe("withCache: requests that are not plain data", () => {
     }
   });
 
+  it("matches records key for key in either order, with no key missing, extra or inherited", async () => {
+    const a = { tool_name: "t", arg_x: "1", arg_y: 2 };
+    expect(await shares(withAttributes(a), withAttributes({ ...a }))).toBe(true);
+    expect(
+      await shares(withAttributes(a), withAttributes({ arg_y: 2, tool_name: "t", arg_x: "1" })),
+    ).toBe(true);
+    expect(await shares(withAttributes(a), withAttributes({ ...a, arg_z: 3 }))).toBe(false);
+    expect(await shares(withAttributes(a), withAttributes({ tool_name: "t", arg_x: "1" }))).toBe(
+      false,
+    );
+    expect(await shares(withAttributes(a), withAttributes({ ...a, arg_y: 3 }))).toBe(false);
+    // The same keys in the same order, the last one inherited rather than own.
+    const polluted = Object.prototype as Record<string, unknown>;
+    polluted.arg_y = 2;
+    try {
+      expect(await shares(withAttributes(a), withAttributes({ tool_name: "t", arg_x: "1" }))).toBe(
+        false,
+      );
+    } finally {
+      delete polluted.arg_y;
+    }
+  });
+
   it("tells apart records with another prototype", async () => {
     const bare = Object.create(null) as Record<string, unknown>;
     expect(await shares(withContext({}), withContext(bare))).toBe(false);
