@@ -215,6 +215,22 @@ function hashSubject(s: Subject, memo?: Map<Subject, number>): number {
 }
 
 /**
+ * {@link hashValue} of a field of the request itself: most are strings or absent, and are hashed
+ * here without a call into the general walk (the same value, counted against the same budget).
+ */
+function hashField(value: unknown): number {
+  if (typeof value === "string") {
+    if (--budget < 0) throw UNCACHEABLE;
+    return hashString(value);
+  }
+  if (value === undefined) {
+    if (--budget < 0) throw UNCACHEABLE;
+    return UNDEFINED;
+  }
+  return hashValue(value, 1);
+}
+
+/**
  * The hash of the fields that tell requests apart, or `undefined` when the request holds values
  * that are not plain data (it is then decided by the PDP every time). Fields the mapping derives
  * from these (the resource's attributes, the method, the component, the server) and the
@@ -231,15 +247,15 @@ export function requestHash(
   try {
     const { resource: r, operation: o } = request;
     let h = hashSubject(request.subject, subjects);
-    h = mix(h, hashValue(r.type, 1));
-    h = mix(h, hashValue(r.key, 1));
-    h = mix(h, hashValue(r.tenant, 1));
-    h = mix(h, hashValue(request.action, 1));
-    h = mix(h, hashValue(o.phase, 1));
-    h = mix(h, hashValue(o.name, 1));
-    h = mix(h, hashValue(o.uri, 1));
-    h = mix(h, hashValue(o.arguments, 1));
-    return mix(h, hashValue(request.context, 1));
+    h = mix(h, hashField(r.type));
+    h = mix(h, hashField(r.key));
+    h = mix(h, hashField(r.tenant));
+    h = mix(h, hashField(request.action));
+    h = mix(h, hashField(o.phase));
+    h = mix(h, hashField(o.name));
+    h = mix(h, hashField(o.uri));
+    h = mix(h, hashField(o.arguments));
+    return mix(h, hashField(request.context));
   } catch {
     // Not plain data, too large, or a getter that threw: decided by the PDP every time.
     return undefined;
