@@ -352,6 +352,7 @@ function flatten(
   prefix: string,
   limits: ArgumentLimits,
 ): FlattenState {
+  const names = prefixNames(prefix);
   const state: FlattenState = {
     out: new Attributes() as Record<string, unknown>,
     count: 0,
@@ -359,6 +360,7 @@ function flatten(
     truncated: false,
     dropped: false,
     ambiguous: false,
+    reservable: names.reservable,
     maxDepth: limits.maxDepth ?? DEFAULT_LIMITS.maxDepth,
     maxKeys: limits.maxKeys ?? DEFAULT_LIMITS.maxKeys,
     maxStringLength: limits.maxStringLength ?? DEFAULT_LIMITS.maxStringLength,
@@ -366,7 +368,10 @@ function flatten(
     maxKeyLength: limits.maxKeyLength ?? DEFAULT_LIMITS.maxKeyLength,
   };
   if (args) {
-    for (const key of Object.keys(args)) {
+    // for-in with an own-key test walks the keys Object.keys gives, in its order, without
+    // allocating an array per object.
+    for (const key in args) {
+      if (!hasOwnProperty.call(args, key)) continue;
       state.members++;
       if (state.count >= state.maxKeys) {
         state.dropped = true;
@@ -377,10 +382,44 @@ function flatten(
         state.dropped = true;
         continue;
       }
-      visit(state, args[key], prefixed(prefix, key), 0);
+      visit(state, args[key], prefixed(names, prefix, key), 0);
     }
   }
   return state;
+}
+
+/** `Object.prototype.hasOwnProperty`: on a `for-in`'s own object, V8 answers it from the loop. */
+const hasOwnProperty = Object.prototype.hasOwnProperty; // eslint-disable-line @typescript-eslint/unbound-method
+
+/** What is remembered of one argument prefix. */
+interface PrefixNames {
+  /** `prefix + key` by key. */
+  readonly names: Map<string, string>;
+  /**
+   * Whether a reserved attribute name starts with the prefix. Every flattened name does, so when
+   * none does (`arg_`), no argument can be flattened to one and the walk need not look.
+   */
+  readonly reservable: boolean;
+}
+
+const prefixes = new Map<string, PrefixNames>();
+/** The prefix asked for last: a server uses one. */
+let lastPrefix: PrefixNames | undefined;
+let lastPrefixText: string | undefined;
+
+function prefixNames(prefix: string): PrefixNames {
+  if (prefix === lastPrefixText && lastPrefix !== undefined) return lastPrefix;
+  let entry = prefixes.get(prefix);
+  if (entry === undefined) {
+    if (prefixes.size >= 16) prefixes.clear();
+    let reservable = false;
+    for (const name of RESERVED_ATTRIBUTES) if (name.startsWith(prefix)) reservable = true;
+    entry = { names: new Map<string, string>(), reservable };
+    prefixes.set(prefix, entry);
+  }
+  lastPrefix = entry;
+  lastPrefixText = prefix;
+  return entry;
 }
 
 /**
@@ -388,13 +427,8 @@ function flatten(
  * anew must be looked up in V8's string table each time it is used as a property name. Called only
  * with names within `maxKeyLength`, so what it keeps is bounded in size as well as in count.
  */
-function prefixed(prefix: string, key: string): string {
-  let names = prefixedNames.get(prefix);
-  if (names === undefined) {
-    if (prefixedNames.size >= 16) prefixedNames.clear();
-    names = new Map<string, string>();
-    prefixedNames.set(prefix, names);
-  }
+function prefixed(entry: PrefixNames, prefix: string, key: string): string {
+  const names = entry.names;
   let name = names.get(key);
   if (name === undefined) {
     name = prefix + key;
@@ -404,8 +438,6 @@ function prefixed(prefix: string, key: string): string {
   }
   return name;
 }
-
-const prefixedNames = new Map<string, Map<string, string>>();
 
 /** What one flattening has written and seen; plain fields, so the walk allocates nothing else. */
 interface FlattenState extends Required<ArgumentLimits> {
@@ -419,6 +451,8 @@ interface FlattenState extends Required<ArgumentLimits> {
   truncated: boolean;
   dropped: boolean;
   ambiguous: boolean;
+  /** Whether a flattened name can be a reserved one (see {@link PrefixNames.reservable}). */
+  readonly reservable: boolean;
 }
 
 function put(state: FlattenState, path: string, value: unknown): void {
@@ -434,7 +468,7 @@ function visit(state: FlattenState, value: unknown, path: string, depth: number)
     return;
   }
   // Never overwrite the mapping's own attributes, even through a nested path with an empty prefix.
-  if (RESERVED_ATTRIBUTES.has(path)) {
+  if (state.reservable && RESERVED_ATTRIBUTES.has(path)) {
     state.ambiguous = true;
     return;
   }
@@ -462,7 +496,8 @@ function visit(state: FlattenState, value: unknown, path: string, depth: number)
     for (let i = 0; i < n; i++) visit(state, value[i], `${path}_${i}`, depth + 1);
     return;
   }
-  for (const key of Object.keys(value)) {
+  for (const key in value) {
+    if (!hasOwnProperty.call(value, key)) continue;
     state.members++;
     if (state.count >= state.maxKeys) {
       state.dropped = true;
@@ -660,23 +695,48 @@ function asString(value: unknown): string | undefined {
 
 const OVERFLOW = "arguments exceed the authorization limits (argumentLimits)";
 
+/** The attribute naming the component of a call with arguments. */
+type NameAttribute = "tool_name" | "prompt_name";
+
+/**
+ * Sets the mapping's own attributes on `into`: the component's name and the method. Assigned one
+ * by one rather than with `Object.assign(into, base)`, which takes a slow path on the flattened
+ * attributes (their prototype is not `Object.prototype`) and cost more than the rest of
+ * flattening a one-argument call. Written after the arguments, as before, though no argument can
+ * take these names (they are reserved).
+ */
+function nameAttributes(
+  into: Record<string, unknown>,
+  nameKey: NameAttribute,
+  name: string,
+  method: string,
+): Record<string, unknown> {
+  if (nameKey === "tool_name") into.tool_name = name;
+  else into.prompt_name = name;
+  into.mcp_method = method;
+  return into;
+}
+
 function withArguments(
-  base: Record<string, unknown>,
+  nameKey: NameAttribute,
+  name: string,
+  method: string,
   args: Readonly<Record<string, unknown>> | undefined,
   mapping: ResolvedMapping,
 ): { attributes: Record<string, unknown>; problem?: string } {
-  if (!args) return { attributes: base };
+  if (!args) return { attributes: nameAttributes({}, nameKey, name, method) };
   const deny = mapping.argumentOverflow === "deny";
   if (!mapping.flattenArguments) {
+    const attributes = nameAttributes({}, nameKey, name, method);
     // Not flattened, but PDPs that take arguments whole (OPA, Eunomia) get them bounded: whatever
     // would be cut is checked all the same.
     if (deny && exceedsArgumentLimits(args, mapping.argumentLimits)) {
-      return { attributes: base, problem: OVERFLOW };
+      return { attributes, problem: OVERFLOW };
     }
-    return { attributes: base };
+    return { attributes };
   }
   const flat = flatten(args, mapping.argumentPrefix, mapping.argumentLimits);
-  const attributes = Object.assign(flat.out, base); // ours to extend: no copy
+  const attributes = nameAttributes(flat.out, nameKey, name, method); // ours to extend: no copy
   // Where flattening cut nothing, boundArguments cuts only when there are more object keys than
   // maxKeys (it counts containers, flattening counts values): one walk tells both.
   const cut = flat.truncated || flat.dropped;
@@ -758,11 +818,7 @@ export function mapRequest(
         });
       }
       const args = asRecord(p.arguments);
-      const { attributes, problem } = withArguments(
-        { tool_name: name, mcp_method: method },
-        args,
-        mapping,
-      );
+      const { attributes, problem } = withArguments("tool_name", name, method, args, mapping);
       const operation: Mutable<Operation> = {
         method,
         phase: "call",
@@ -811,11 +867,7 @@ export function mapRequest(
         });
       }
       const args = asRecord(p.arguments);
-      const { attributes, problem } = withArguments(
-        { prompt_name: name, mcp_method: method },
-        args,
-        mapping,
-      );
+      const { attributes, problem } = withArguments("prompt_name", name, method, args, mapping);
       return {
         operation: {
           method,

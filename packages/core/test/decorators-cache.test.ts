@@ -157,6 +157,57 @@ describe("withCache: answers", () => {
   });
 });
 
+describe("withCache: a request repeating the last one found", () => {
+  // The entry found last answers an equal request without hashing it: these pin that it answers
+  // only what a lookup would, through check and checkSync alike.
+  it("answers the same request again, and nothing that differs from it", async () => {
+    const inner = recordingPdp(functionPdp((r) => r.operation.arguments?.id !== "secret"));
+    const pdp = withCache()(inner);
+    await pdp.check(callTool("read", alice, { id: "n1" }));
+    expect(pdp.checkSync?.(callTool("read", alice, { id: "n1" }))?.source).toBe("cache");
+    expect((await pdp.check(callTool("read", alice, { id: "n1" }))).source).toBe("cache");
+    // Right after that hit: another argument, subject or tool is not answered by it.
+    expect(pdp.checkSync?.(callTool("read", alice, { id: "secret" }))).toBeUndefined();
+    expect(await pdp.check(callTool("read", alice, { id: "secret" }))).toMatchObject({
+      allow: false,
+      source: "pdp",
+    });
+    await pdp.check(callTool("read", alice, { id: "n1" }));
+    expect((await pdp.check(callTool("read", bob, { id: "n1" }))).source).toBe("pdp");
+    await pdp.check(callTool("read", alice, { id: "n1" }));
+    expect((await pdp.check(callTool("write", alice, { id: "n1" }))).source).toBe("pdp");
+    expect(inner.checkCalls).toBe(4);
+  });
+
+  it("stops answering once the entry expired, was invalidated or cleared", async () => {
+    const inner = recordingPdp(functionPdp(() => false));
+    const pdp = withCache({ denyTtlMs: 20 })(inner);
+    await pdp.check(callTool("greet"));
+    expect((await pdp.check(callTool("greet"))).source).toBe("cache");
+    await tick(40);
+    expect(pdp.checkSync?.(callTool("greet"))).toBeUndefined();
+    expect((await pdp.check(callTool("greet"))).source).toBe("pdp");
+    expect((await pdp.check(callTool("greet"))).source).toBe("cache");
+    pdp.invalidate({ subject: "alice" });
+    expect((await pdp.check(callTool("greet"))).source).toBe("pdp");
+    expect((await pdp.check(callTool("greet"))).source).toBe("cache");
+    pdp.clear();
+    expect((await pdp.check(callTool("greet"))).source).toBe("pdp");
+    expect(inner.checkCalls).toBe(4);
+  });
+
+  it("stops answering once another request took the entry's slot", async () => {
+    const inner = recordingPdp(functionPdp((r) => r.operation.name === "greet"));
+    // One slot for every request: the second request replaces the first one's entry.
+    const pdp = cacheWith({}, () => 7)(inner);
+    await pdp.check(callTool("greet"));
+    expect((await pdp.check(callTool("greet"))).source).toBe("cache");
+    expect(await pdp.check(callTool("delete"))).toMatchObject({ allow: false, source: "pdp" });
+    expect(await pdp.check(callTool("greet"))).toMatchObject({ allow: true, source: "pdp" });
+    expect(inner.checkCalls).toBe(3);
+  });
+});
+
 describe("withCache: errors", () => {
   it("never caches an error decision", async () => {
     let n = 0;
@@ -559,6 +610,29 @@ describe("withCache: requests that are not plain data", () => {
       expect(await shares(withAttributes({ role: "user" }), withAttributes({ x: 1 }))).toBe(false);
     } finally {
       delete polluted.role;
+    }
+  });
+
+  it("matches records key for key in either order, with no key missing, extra or inherited", async () => {
+    const a = { tool_name: "t", arg_x: "1", arg_y: 2 };
+    expect(await shares(withAttributes(a), withAttributes({ ...a }))).toBe(true);
+    expect(
+      await shares(withAttributes(a), withAttributes({ arg_y: 2, tool_name: "t", arg_x: "1" })),
+    ).toBe(true);
+    expect(await shares(withAttributes(a), withAttributes({ ...a, arg_z: 3 }))).toBe(false);
+    expect(await shares(withAttributes(a), withAttributes({ tool_name: "t", arg_x: "1" }))).toBe(
+      false,
+    );
+    expect(await shares(withAttributes(a), withAttributes({ ...a, arg_y: 3 }))).toBe(false);
+    // The same keys in the same order, the last one inherited rather than own.
+    const polluted = Object.prototype as Record<string, unknown>;
+    polluted.arg_y = 2;
+    try {
+      expect(await shares(withAttributes(a), withAttributes({ tool_name: "t", arg_x: "1" }))).toBe(
+        false,
+      );
+    } finally {
+      delete polluted.arg_y;
     }
   });
 

@@ -265,6 +265,37 @@ describe("flattened arguments inside mapRequest", () => {
     expect(m.resource.attributes.mcp_method).toBe("prompts/get");
   });
 
+  it("never lets an argument flattened through any prefix that starts a reserved name take it", () => {
+    // Each prefix is the start of a reserved name, which an argument completes directly or
+    // through a nested key: [prefix, arguments, reserved name, forged value].
+    const cases: [string, Record<string, unknown>, string, string][] = [
+      ["tool_", { name: "admin_tool" }, "tool_name", "admin_tool"],
+      ["tool", { "": { name: "admin_tool" } }, "tool_name", "admin_tool"],
+      ["mcp", { _method: "tools/list" }, "mcp_method", "tools/list"],
+      ["arguments_", { truncated: "forged" }, "arguments_truncated", "forged"],
+      ["resource_uri", { _raw: "file:///etc/shadow" }, "resource_uri_raw", "file:///etc/shadow"],
+    ];
+    for (const [prefix, args, reserved, forged] of cases) {
+      const m = mapRequest(
+        "tools/call",
+        { name: "real_tool", arguments: args },
+        resolveMapping({ argumentPrefix: prefix }),
+      );
+      expect(m.problem).toMatch(/ambiguous or reserved/);
+      expect(m.resource.attributes[reserved]).not.toBe(forged);
+      expect(m.resource.attributes.tool_name).toBe("real_tool");
+      expect(m.resource.attributes.mcp_method).toBe("tools/call");
+    }
+    // A prefix no reserved name starts with flattens those keys as plain arguments.
+    const plain = mapRequest(
+      "tools/call",
+      { name: "real_tool", arguments: { tool_name: "x", mcp_method: "y" } },
+      resolveMapping(),
+    );
+    expect(plain.problem).toBeUndefined();
+    expect(plain.resource.attributes).toMatchObject({ arg_tool_name: "x", arg_mcp_method: "y" });
+  });
+
   it("never lets an argument forge the arguments_truncated flag with an empty prefix", () => {
     const m = mapRequest(
       "tools/call",

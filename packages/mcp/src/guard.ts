@@ -149,6 +149,60 @@ const CANCELLED: unique symbol = Symbol("cancelled");
  */
 const MAX_CANCELLED = 1024;
 
+/**
+ * The requests in flight, by id: a Map, except that an entry set while nothing else is in flight
+ * is held in two fields instead, so a client that waits for each answer before its next call (the
+ * usual case) costs no Map operation. Filling and emptying a V8 Map on every call is not cheap: it
+ * reallocates its table each time a delete leaves it empty and rehashes it every few inserts.
+ * Ids compare as Map keys do (an id that is `NaN` is never held in the fields).
+ */
+class InFlight<V> {
+  /** The id held in the fields; undefined when they hold nothing. */
+  #id: RequestId | undefined;
+  #value: V | undefined;
+  readonly #map = new Map<RequestId, V>();
+
+  has(id: RequestId): boolean {
+    return id === this.#id || this.#map.has(id);
+  }
+
+  get(id: RequestId): V | undefined {
+    return id === this.#id ? this.#value : this.#map.get(id);
+  }
+
+  set(id: RequestId, value: V): void {
+    if (id === this.#id) {
+      this.#value = value;
+    } else if (this.#id === undefined && this.#map.size === 0 && id === id) {
+      this.#id = id;
+      this.#value = value;
+    } else {
+      this.#map.set(id, value);
+    }
+  }
+
+  delete(id: RequestId): void {
+    if (id === this.#id) {
+      this.#id = undefined;
+      this.#value = undefined;
+    } else {
+      this.#map.delete(id);
+    }
+  }
+
+  values(): V[] {
+    const values = [...this.#map.values()];
+    if (this.#id !== undefined) values.push(this.#value as V);
+    return values;
+  }
+
+  clear(): void {
+    this.#id = undefined;
+    this.#value = undefined;
+    this.#map.clear();
+  }
+}
+
 /** Nesting depth of a message's params accepted at most. */
 const MAX_PARAMS_DEPTH = 64;
 
@@ -277,8 +331,7 @@ export class GuardedTransport extends TransportDecorator {
    * the server answered it, so an answer always meets the request it belongs to. One map, so a
    * request costs one lookup to check its id.
    */
-  readonly #inFlight = new Map<
-    RequestId,
+  readonly #inFlight = new InFlight<
     Deciding | string | PendingList | TaskCall | TaskListing | typeof CANCELLED
   >();
   /** How many ids are held as `CANCELLED` (see {@link MAX_CANCELLED}). */

@@ -594,6 +594,42 @@ describe("guard hardening", () => {
     expect(listed.tools.map((t) => t.name)).toEqual(["read_file"]);
   });
 
+  it("keeps each request in flight to its own answer and refuses duplicates, one or several at a time", async () => {
+    const server = new Server({ name: "slow", version: "1" }, { capabilities: { tools: {} } });
+    server.setRequestHandler(ListToolsRequestSchema, async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return {
+        tools: [
+          { name: "read_file", inputSchema: { type: "object" } },
+          { name: "admin_reset", inputSchema: { type: "object" } },
+        ],
+      };
+    });
+    const { send, received } = await rawPair(server, functionPdp(readerPolicy));
+    // Three in flight at once (the guard holds the first apart from the others), each id sent
+    // twice while it is: every second one is refused, every first one answered and filtered.
+    for (const id of [1, "1", 2]) await send({ id, method: "tools/list" });
+    for (const id of [2, "1", 1]) await send({ id, method: "tools/list" });
+    await settle();
+    for (const id of [1, "1", 2]) {
+      const answers = received.filter((m) => m.id === id);
+      expect(answers).toHaveLength(2);
+      expect(answers.find((m) => m.error)?.error).toMatchObject({ code: -32600 });
+      const listed = answers.find((m) => m.result)?.result as { tools: { name: string }[] };
+      expect(listed.tools.map((t) => t.name)).toEqual(["read_file"]);
+    }
+    // Answered, each id is free again; one at a time, the same holds.
+    await send({ id: 2, method: "tools/list" });
+    await send({ id: 2, method: "tools/list" });
+    await settle();
+    const again = received.filter((m) => m.id === 2).slice(2);
+    expect(again.map((m) => (m.error ? "refused" : "listed")).sort()).toEqual([
+      "listed",
+      "refused",
+    ]);
+    expect((again.find((m) => m.result)?.result as { tools: unknown[] }).tools).toHaveLength(1);
+  });
+
   it("drops a request cancelled while it is decided, holds its id until the decision comes, then frees it", async () => {
     const calls: string[] = [];
     let release: (() => void) | undefined;
@@ -813,6 +849,31 @@ describe("guarded transport: answers the client cancelled, and transports that t
     expect(answers.map((m) => (m.result as typeof tools).tools.map((t) => t.name))).toEqual([
       ["public"],
     ]);
+  });
+
+  it("frees a cancelled request's id when the server answers it, with other requests in flight", async () => {
+    const { fromClient, fromServer, atServer, atClient } = await rawServer();
+    // Two in flight, the first answered, then the second cancelled and answered late.
+    await fromClient({ id: 1, method: "tools/call", params: { name: "public" } });
+    await fromClient({ id: 2, method: "tools/call", params: { name: "public" } });
+    await pause();
+    await fromServer({ id: 1, result: { content: [] } });
+    await fromClient({ method: "notifications/cancelled", params: { requestId: 2 } });
+    await pause();
+    await fromServer({ id: 2, result: { content: [] } });
+    await pause();
+    expect(atClient.filter((m) => m.id === 2)).toEqual([]);
+    // Its id is free: a list reusing it reaches the server and comes back filtered.
+    await fromClient({ id: 2, method: "tools/list" });
+    await pause();
+    expect(atServer.filter((m) => m.id === 2).map((m) => m.method)).toEqual([
+      "tools/call",
+      "tools/list",
+    ]);
+    await fromServer({ id: 2, result: tools });
+    await pause();
+    const listed = atClient.find((m) => m.id === 2)?.result as typeof tools;
+    expect(listed.tools.map((t) => t.name)).toEqual(["public"]);
   });
 
   it("never frees the id of a cancelled request the server still holds, however many are cancelled", async () => {

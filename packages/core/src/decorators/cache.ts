@@ -157,10 +157,30 @@ export function cacheWith(
       if (hit > 0) m.cacheHits.add(hit, attributes);
     };
 
+    /**
+     * The entry found last, and its key. The same caller making the same call again is the common
+     * case on a server: such a request is compared with that entry directly and found without being
+     * hashed. It answers only while the cache still holds that very entry under its key (not
+     * expired, invalidated or replaced), so it answers exactly what {@link lookup} would.
+     */
+    let lastKey = 0;
+    let lastEntry: Entry | undefined;
+
     /** The cached decision for `request`, if one is held for an equal request. */
     const lookup = (key: number, request: AuthorizationRequest): Decision | undefined => {
       const entry = cache.get(key);
-      return entry !== undefined && sameRequest(entry.request, request)
+      if (entry === undefined || !sameRequest(entry.request, request)) return undefined;
+      lastKey = key;
+      lastEntry = entry;
+      return entry.decision;
+    };
+
+    /** The decision of the entry found last, when `request` equals its request (see above). */
+    const repeated = (request: AuthorizationRequest): Decision | undefined => {
+      const entry = lastEntry;
+      return entry !== undefined &&
+        sameRequest(entry.request, request) &&
+        cache.get(lastKey) === entry
         ? entry.decision
         : undefined;
     };
@@ -215,6 +235,11 @@ export function cacheWith(
     const check = (request: AuthorizationRequest, opts?: CheckOptions): Promise<Decision> => {
       const signal = opts?.signal;
       if (signal?.aborted) return Promise.resolve(aborted());
+      const again = repeated(request);
+      if (again) {
+        count(1, 1);
+        return Promise.resolve(again);
+      }
       const key = hash(request);
       if (key === undefined) {
         count(1, 0);
@@ -239,6 +264,11 @@ export function cacheWith(
 
     /** A cache hit, or the inner PDP's own synchronous answer (then cached); else undefined. */
     const checkSync = (request: AuthorizationRequest): Decision | undefined => {
+      const again = repeated(request);
+      if (again) {
+        count(1, 1);
+        return again;
+      }
       const key = hash(request);
       const hit = key === undefined ? undefined : lookup(key, request);
       if (hit) {
@@ -341,6 +371,7 @@ export function cacheWith(
       checkMany,
       invalidate(filter = {}) {
         generation++;
+        lastEntry = undefined;
         const doomed: number[] = [];
         for (const [key, entry] of cache.entries()) {
           if (matches(filter, entry.request)) doomed.push(key);
@@ -352,11 +383,13 @@ export function cacheWith(
       },
       clear() {
         generation++;
+        lastEntry = undefined;
         cache.clear();
         inflight.clear();
       },
       stats: () => ({ hits, misses, shared, size: cache.size }),
       async close() {
+        lastEntry = undefined;
         cache.clear();
         inflight.clear();
         await inner.close?.();
