@@ -37,6 +37,20 @@ export const MEMORY_SERVER = binOf("@modelcontextprotocol/server-memory");
 export const EVERYTHING_SERVER = binOf("@modelcontextprotocol/server-everything");
 
 /** A fresh temporary directory, removed by the returned function. */
+/** Everything is allowed except tools the server declares destructive. */
+export const NOTHING_DESTRUCTIVE = `rules:
+  - name: everything
+    effect: allow
+    resources: { types: ["*"] }
+    actions: ["*"]
+  - name: nothing-destructive
+    effect: deny
+    resources: { types: ["*"] }
+    actions: ["*"]
+    when:
+      - { field: operation.metadata.annotations.destructiveHint, op: equals, value: true }
+`;
+
 export function tempDir(): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "mcp-pdp-cli-"));
   return {

@@ -9,6 +9,7 @@ import {
   memoryEntities,
   startRawProxy,
   tempDir,
+  NOTHING_DESTRUCTIVE,
 } from "./helpers.js";
 
 const require = createRequire(import.meta.url);
@@ -33,20 +34,6 @@ function policy(name: string, yaml: string): string {
 /** A guest may list tools and sees none of them. */
 const GUEST = `rules:
   - { name: lists, effect: allow, resources: { types: [mcp_server_tools] }, actions: [list] }
-`;
-
-/** Everything is allowed except tools the server declares destructive. */
-const NOTHING_DESTRUCTIVE = `rules:
-  - name: everything
-    effect: allow
-    resources: { types: ["*"] }
-    actions: ["*"]
-  - name: nothing-destructive
-    effect: deny
-    resources: { types: ["*"] }
-    actions: ["*"]
-    when:
-      - { field: operation.metadata.annotations.destructiveHint, op: equals, value: true }
 `;
 
 describe("mcp-pdp proxy: ids, held requests and limits", () => {

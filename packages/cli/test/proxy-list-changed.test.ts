@@ -18,6 +18,7 @@ import {
   startHttpProxy,
   startRawProxy,
   tempDir,
+  NOTHING_DESTRUCTIVE,
 } from "./helpers.js";
 
 /**
@@ -28,20 +29,6 @@ const V2_SERVER = fileURLToPath(new URL("./fixtures/v2-server.ts", import.meta.u
 /** A hand-written 2026-07-28 server; its `emit` tool can end any listen (see the fixture). */
 const LISTEN_SERVER = fileURLToPath(new URL("./fixtures/listen-server.ts", import.meta.url));
 const MODERN = "2026-07-28";
-
-/** Everything is allowed except tools the server declares destructive. */
-const NOTHING_DESTRUCTIVE = `rules:
-  - name: everything
-    effect: allow
-    resources: { types: ["*"] }
-    actions: ["*"]
-  - name: nothing-destructive
-    effect: deny
-    resources: { types: ["*"] }
-    actions: ["*"]
-    when:
-      - { field: operation.metadata.annotations.destructiveHint, op: equals, value: true }
-`;
 
 let dir: string;
 let cleanup: () => void;
